@@ -1,0 +1,41 @@
+use std::{sync::Arc, time::Duration};
+
+use coffee_pipeline::v3::{Processor, ProcessorConfig};
+use coffee_server::Settings;
+
+#[derive(clap::Args, Clone)]
+pub struct ProcessorArgs {
+    /// Pre-aggregation window per partition (at most 1 s): one PostgreSQL transaction and one
+    /// Redis script call per window per partition.
+    #[arg(long, env = "COFFEE_RT_V3_WINDOW", default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub window: Duration,
+    /// Records after which a partition's window is flushed early.
+    #[arg(long, env = "COFFEE_RT_V3_MAX_BATCH", default_value_t = 5000)]
+    pub max_batch: usize,
+    /// Consumer-group session timeout.
+    #[arg(long, env = "COFFEE_RT_V3_SESSION_TIMEOUT", default_value = "6s", value_parser = humantime::parse_duration)]
+    pub session_timeout: Duration,
+}
+
+impl ProcessorArgs {
+    pub fn build(&self, settings: &Settings, pool: coffee_store::PgPool, projection: coffee_store::Projection, catalog: Arc<coffee_core::Catalog>) -> anyhow::Result<Processor> {
+        anyhow::ensure!(self.window <= Duration::from_secs(1), "--window must be at most 1s");
+        let config = ProcessorConfig { window: self.window, max_batch: self.max_batch, session_timeout: self.session_timeout, ..Default::default() };
+        Ok(Processor::new(config, settings.kafka.clone(), &settings.database_url, pool, projection, catalog))
+    }
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(flatten)]
+    pub processor: ProcessorArgs,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let shutdown = crate::shutdown::on_signal();
+    let (pool, projection) = super::sinks(&args.settings).await?;
+    let catalog = Arc::new(args.settings.load_catalog()?);
+    args.processor.build(&args.settings, pool, projection, catalog)?.run(shutdown.cancelled_owned()).await
+}

@@ -1,0 +1,25 @@
+use coffee_core::Version;
+use coffee_server::Settings;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub settings: Settings,
+    /// Which path's metrics to check (v1, v2 or v3).
+    #[arg(long)]
+    pub version: Version,
+    /// Overwrite Redis with the recomputation.
+    #[arg(long)]
+    pub fix: bool,
+}
+
+/// Prints the report as JSON; exits non-zero when there was drift and it was not fixed.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let (pool, projection) = super::sinks(&args.settings).await?;
+    let report = coffee_pipeline::reconcile::reconcile(&pool, &projection, args.version, args.fix).await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if !report.drift.is_empty() && !report.fixed {
+        std::process::exit(2);
+    }
+    Ok(())
+}

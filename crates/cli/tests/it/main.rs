@@ -1,0 +1,15 @@
+//! Integration tests of coffee-rt against real PostgreSQL, Redis and the Kafka-protocol broker.
+//! One binary, one module per capability. Each test has its own database, Redis namespace and
+//! topic; a missing service fails the test, it never skips.
+
+mod support;
+
+mod api_validation;
+mod chaos_postgres;
+mod reconcile;
+mod shutdown;
+mod v1_path;
+mod v2_path;
+mod v2_recovery;
+mod v3_faults;
+mod v3_path;

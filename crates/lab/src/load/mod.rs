@@ -1,0 +1,194 @@
+//! `coffee-rt load`: offer a fixed rate of orders to one ingestion path for a fixed time,
+//! open loop, and report what the server achieved, its latency and its freshness.
+
+pub mod client;
+pub mod engine;
+pub mod progress;
+pub mod schedule;
+
+use std::time::Duration;
+
+use crate::ApiVersion;
+use crate::freshness::{DrainPolicy, FreshnessProbe, FreshnessResult};
+use crate::report::{LatencyMs, LoadReport, round3};
+use client::HttpClient;
+use engine::{LoadPlan, RunOutcome};
+use progress::Progress;
+
+/// Arguments of `coffee-rt load`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadArgs {
+    /// Ingestion path to load.
+    #[arg(long = "version", value_enum)]
+    pub version: ApiVersion,
+    /// Offered rate, requests per second (open loop: sent on schedule whatever the server does).
+    #[arg(long)]
+    pub rate: f64,
+    /// How long to offer load, e.g. `10s`, `2m`.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub duration: Duration,
+    /// Server base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8005")]
+    pub url: String,
+    /// Print one JSON line instead of the table (and no progress bar).
+    #[arg(long)]
+    pub json: bool,
+    /// Bound on outstanding requests; a request due while it is full is not sent and is
+    /// counted as the error `in_flight_limit`.
+    #[arg(long, default_value_t = 20_000)]
+    pub max_in_flight: usize,
+    /// Bound on open connections (requests on the wire); a due request that finds them all
+    /// busy waits for one, and the wait counts in its latency.
+    #[arg(long, default_value_t = 512)]
+    pub connections: usize,
+    /// A request with no response this long after its intended send time is a `timeout`.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub timeout: Duration,
+    /// Longest wait after the run for accepted orders to be counted (freshness drain).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub drain_timeout: Duration,
+}
+
+impl LoadArgs {
+    /// Arguments with the CLI defaults, for programmatic use (the sweep, tests).
+    pub fn new(version: ApiVersion, rate: f64, duration: Duration, url: impl Into<String>) -> Self {
+        Self {
+            version,
+            rate,
+            duration,
+            url: url.into(),
+            json: true,
+            max_in_flight: 20_000,
+            connections: 512,
+            timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A run with the detail the sweep needs beyond the printed report.
+#[derive(Debug, Clone)]
+pub struct LoadRun {
+    pub report: LoadReport,
+    /// `None` when `/metrics` could not be read or exports no freshness histogram.
+    pub freshness: Option<FreshnessResult>,
+}
+
+/// Run the load and return its report (printing nothing; see [`load_command`]).
+pub async fn run_load(args: LoadArgs) -> anyhow::Result<LoadReport> {
+    Ok(run_load_detailed(&args).await?.report)
+}
+
+/// `coffee-rt load`: run, then print the table, or one JSON line with `--json`.
+pub async fn load_command(args: LoadArgs) -> anyhow::Result<()> {
+    let json = args.json;
+    let report = run_load(args).await?;
+    print_report(&report, json);
+    Ok(())
+}
+
+/// Print a report on stdout: one JSON line or a table.
+pub fn print_report(report: &LoadReport, json: bool) {
+    if json {
+        println!("{}", report.to_json_line());
+    } else {
+        println!("{}", report.to_table());
+    }
+}
+
+/// Run the load, then wait for the pipeline to drain and read the run's freshness.
+pub async fn run_load_detailed(args: &LoadArgs) -> anyhow::Result<LoadRun> {
+    let drain = DrainPolicy {
+        max_wait: args.drain_timeout,
+        absent_wait: args.drain_timeout.min(DrainPolicy::default().absent_wait),
+        ..DrainPolicy::default()
+    };
+    run_load_with_drain(args, drain).await
+}
+
+/// [`run_load_detailed`] with an explicit drain policy (the sweep shortens the wait for a
+/// freshness metric it already knows the server does not export).
+pub async fn run_load_with_drain(args: &LoadArgs, drain: DrainPolicy) -> anyhow::Result<LoadRun> {
+    anyhow::ensure!(
+        args.rate > 0.0 && args.rate.is_finite(),
+        "--rate must be > 0"
+    );
+    anyhow::ensure!(!args.duration.is_zero(), "--duration must be > 0");
+    let target_text = args.version.order_url(&args.url);
+    let client = HttpClient::new();
+    let probe = FreshnessProbe::new(client.clone(), &args.url, args.version)?;
+    let before = match probe.snapshot().await {
+        Ok(b) => Some(b),
+        Err(e) => {
+            tracing::warn!(
+                "freshness unavailable, cannot read {}/metrics: {e:#}",
+                args.url
+            );
+            None
+        }
+    };
+
+    let plan = LoadPlan {
+        target: target_text.parse()?,
+        rate: args.rate,
+        duration: args.duration,
+        max_in_flight: args.max_in_flight,
+        connections: args.connections,
+        timeout: args.timeout,
+        workers: 0,
+    };
+    let live = engine::live_for(&plan);
+    let progress = Progress::start(live.clone(), &format!("load {}", args.version), args.json);
+    let outcome = engine::run(&plan, client, live).await;
+    progress.finish();
+
+    let freshness = match before {
+        Some(before) => match probe.measure(before.as_ref(), outcome.ok, drain).await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!("freshness unavailable: {e:#}");
+                None
+            }
+        },
+        None => None,
+    };
+    let report = build_report(
+        args.version.as_str(),
+        &target_text,
+        args.rate,
+        &outcome,
+        freshness.as_ref(),
+    );
+    Ok(LoadRun { report, freshness })
+}
+
+/// The report of a finished run.
+pub fn build_report(
+    version: &str,
+    target: &str,
+    rate: f64,
+    outcome: &RunOutcome,
+    freshness: Option<&FreshnessResult>,
+) -> LoadReport {
+    let elapsed = outcome.elapsed.as_secs_f64();
+    LoadReport {
+        version: version.to_string(),
+        target: target.to_string(),
+        offered_rate: rate,
+        achieved_rate: round3(outcome.achieved_rate()),
+        duration_s: round3(elapsed),
+        scheduled: outcome.scheduled,
+        sent: outcome.sent,
+        ok: outcome.ok,
+        latency_ms: LatencyMs::from_micros(&outcome.latency),
+        errors: outcome.error_count(),
+        errors_by_status: outcome.errors.clone(),
+        queued_for_connection: outcome.queued_for_connection,
+        send_lag_ms_p99: if outcome.send_lag.is_empty() {
+            0.0
+        } else {
+            round3(outcome.send_lag.value_at_quantile(0.99) as f64 / 1000.0)
+        },
+        freshness_ms: freshness.and_then(|f| f.ms),
+    }
+}

@@ -1,0 +1,90 @@
+//! The outbox relay: applies committed metric deltas to Redis, each exactly once, in order per
+//! source.
+//!
+//! A writer applies its own entry right after committing it (the fast path, which gives v2 and
+//! v3 their low freshness). When that fails, or the process dies first, the entry stays in
+//! PostgreSQL; it is applied by the same writer's next [`apply_committed`] (the fence reports a
+//! gap and [`drain`] fills it) or by the periodic [`sweep`] that adopts dead writers' entries.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use coffee_core::{Applied, Order};
+use coffee_store::{OutboxEntry, PgPool, Projection, postgres};
+
+use crate::freshness;
+
+/// Applies `entry` (just committed by its writer) and deletes it from the outbox. Records the
+/// freshness of `orders`, the orders it counts, when it is applied here.
+pub async fn apply_committed(pool: &PgPool, projection: &Projection, entry: &OutboxEntry, orders: &[Order]) -> anyhow::Result<()> {
+    match projection.apply(entry).await? {
+        Applied::Applied => {
+            let now = Utc::now();
+            for o in orders {
+                freshness::record(entry.version, o.accepted_at, now, 1);
+            }
+        }
+        Applied::Duplicate => {}
+        Applied::Gap { fence } => {
+            tracing::info!(source = %entry.source, fence, seq = entry.seq, "outbox gap; draining the source first");
+            drain(pool, projection, &entry.source).await?;
+            return Ok(());
+        }
+    }
+    let client = pool.get().await?;
+    postgres::delete_outbox(&client, &entry.source, entry.seq).await?;
+    Ok(())
+}
+
+/// Applies every outbox entry of one source in order, then deletes them.
+pub async fn drain(pool: &PgPool, projection: &Projection, source: &str) -> anyhow::Result<usize> {
+    let client = pool.get().await?;
+    let pattern = source.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let mut applied = 0;
+    loop {
+        let entries = postgres::pending_outbox(&client, &pattern, Duration::ZERO, 500).await?;
+        if entries.is_empty() {
+            return Ok(applied);
+        }
+        let (n, removed) = apply_in_order(&client, projection, &entries).await?;
+        applied += n;
+        // No entry could be applied or dropped: a gap only `reconcile --fix` can close. Stop
+        // here instead of spinning; the entries stay in PostgreSQL.
+        anyhow::ensure!(removed > 0, "outbox of {source} blocked by a gap in Redis; run `coffee-rt reconcile --fix`");
+    }
+}
+
+/// Adopts entries older than `older_than` from every source matching `source_like` (a LIKE
+/// pattern): entries their writer left behind when it died or lost Redis.
+pub async fn sweep(pool: &PgPool, projection: &Projection, source_like: &str, older_than: Duration) -> anyhow::Result<usize> {
+    let client = pool.get().await?;
+    let entries = postgres::pending_outbox(&client, source_like, older_than, 1000).await?;
+    Ok(apply_in_order(&client, projection, &entries).await?.0)
+}
+
+/// Returns how many entries were applied and how many were removed from the outbox (applied
+/// now or found already applied).
+async fn apply_in_order(client: &deadpool_postgres::Client, projection: &Projection, entries: &[OutboxEntry]) -> anyhow::Result<(usize, usize)> {
+    let (mut applied, mut removed) = (0, 0);
+    let mut blocked: Option<&str> = None;
+    for e in entries {
+        if blocked == Some(e.source.as_str()) {
+            continue;
+        }
+        match projection.apply(e).await? {
+            Applied::Applied => applied += 1,
+            Applied::Duplicate => {}
+            Applied::Gap { fence } => {
+                // An older entry of this source is missing from the outbox. That only happens
+                // when Redis lost its state (it keeps nothing on disk here): `reconcile --fix`
+                // rebuilds the projection and its fences from PostgreSQL.
+                tracing::error!(source = %e.source, fence, seq = e.seq, "outbox gap that PostgreSQL cannot fill; run `coffee-rt reconcile --fix`");
+                blocked = Some(&e.source);
+                continue;
+            }
+        }
+        postgres::delete_outbox(client, &e.source, e.seq).await?;
+        removed += 1;
+    }
+    Ok((applied, removed))
+}

@@ -1,0 +1,97 @@
+//! Groups concurrent v1 requests into one INSERT … UNNEST per batch.
+//!
+//! Requests wait on a bounded queue; each of a few writer tasks takes everything waiting (up to
+//! `max_batch`) and inserts it in one round trip. Under light load a batch is one order and adds
+//! no delay; under heavy load batches grow by themselves. A full queue is refused at once
+//! (503), so memory stays bounded.
+
+use std::{sync::Arc, time::Duration};
+
+use coffee_core::{Order, Version};
+use coffee_store::{PgPool, postgres};
+use tokio::{
+    sync::{Mutex, mpsc, oneshot},
+    task::JoinSet,
+};
+
+use crate::IngestError;
+
+#[derive(Debug, Clone)]
+pub struct BatcherConfig {
+    pub queue: usize,
+    pub max_batch: usize,
+    pub writers: usize,
+    pub timeout: Duration,
+}
+
+impl Default for BatcherConfig {
+    fn default() -> Self {
+        BatcherConfig { queue: 20_000, max_batch: 1_000, writers: 4, timeout: Duration::from_secs(3) }
+    }
+}
+
+type Reply = oneshot::Sender<Result<(), IngestError>>;
+
+/// The handle the API holds. Dropping every clone lets the writers drain the queue and stop.
+#[derive(Clone)]
+pub struct V1Ingest {
+    tx: mpsc::Sender<(Order, Reply)>,
+}
+
+impl V1Ingest {
+    /// Starts the writer tasks; they finish once every handle is dropped and the queue is empty.
+    pub fn start(pool: PgPool, config: BatcherConfig) -> (V1Ingest, JoinSet<()>) {
+        let (tx, rx) = mpsc::channel(config.queue);
+        let rx = Arc::new(Mutex::new(rx));
+        let mut tasks = JoinSet::new();
+        for _ in 0..config.writers.max(1) {
+            tasks.spawn(writer(pool.clone(), rx.clone(), config.clone()));
+        }
+        (V1Ingest { tx }, tasks)
+    }
+
+    /// Resolves once the order is committed (or could not be).
+    pub async fn submit(&self, order: Order) -> Result<(), IngestError> {
+        let (reply, done) = oneshot::channel();
+        self.tx.try_send((order, reply)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => IngestError::QueueFull,
+            mpsc::error::TrySendError::Closed(_) => IngestError::ShuttingDown,
+        })?;
+        done.await.unwrap_or(Err(IngestError::ShuttingDown))
+    }
+}
+
+async fn writer(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<(Order, Reply)>>>, config: BatcherConfig) {
+    let mut batch = Vec::with_capacity(config.max_batch);
+    loop {
+        let n = rx.lock().await.recv_many(&mut batch, config.max_batch).await;
+        if n == 0 {
+            return; // every sender is gone and the queue is empty
+        }
+        let (orders, replies): (Vec<Order>, Vec<Reply>) = batch.drain(..).unzip();
+        let started = std::time::Instant::now();
+        let result = tokio::time::timeout(config.timeout, insert(&pool, &orders)).await;
+        let outcome = match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(IngestError::unavailable("postgres", "insert timed out")),
+        };
+        metrics::histogram!("coffee_batch_size", "stage" => "v1_insert").record(orders.len() as f64);
+        metrics::histogram!("coffee_flush_duration_seconds", "stage" => "v1_insert").record(started.elapsed().as_secs_f64());
+        if let Err(e) = &outcome {
+            tracing::warn!(error = %e, orders = orders.len(), "v1 batch failed");
+        }
+        for reply in replies {
+            let _ = reply.send(match &outcome {
+                Ok(()) => Ok(()),
+                Err(e) => Err(IngestError::unavailable("postgres", e)),
+            });
+        }
+    }
+}
+
+async fn insert(pool: &PgPool, orders: &[Order]) -> Result<(), IngestError> {
+    let client = pool.get().await.map_err(|e| IngestError::unavailable("postgres", e))?;
+    postgres::insert_orders(&client, Version::V1, orders).await.map_err(|e| IngestError::unavailable("postgres", e))?;
+    Ok(())
+}

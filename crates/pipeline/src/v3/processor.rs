@@ -1,0 +1,359 @@
+//! The v3 stream processor: one member of the consumer group (`coffee-processors` by default).
+//!
+//! Exactly once without Kafka transactions:
+//! - each partition is a writer (`v3:<topic>:<partition>`) whose last consumed offset lives in
+//!   PostgreSQL, committed in the same transaction as its orders and their metric delta;
+//! - on assignment a partition resumes from that offset, not from Kafka's committed one;
+//! - records at or below it are skipped inside the transaction, so a replayed batch that only
+//!   partly overlaps the last one still inserts each record once;
+//! - the delta reaches Redis through the fenced Lua script (one call per window per partition),
+//!   whose per-partition high-water mark moves atomically with the counters.
+//!
+//! Records are pre-aggregated per partition over a short window (`window`, ≤ 1 s) and flushed on
+//! the window or on size.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use coffee_core::{Catalog, Order, OrderRecord, Version};
+use coffee_store::{PgPool, Projection, postgres};
+use rdkafka::{
+    ClientContext, Message, Offset, TopicPartitionList,
+    consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer},
+    message::{Header, OwnedHeaders, OwnedMessage},
+    producer::{FutureProducer, FutureRecord},
+    types::RDKafkaRespErr,
+    util::Timeout,
+};
+use tokio::time::{Instant, sleep};
+
+use super::{KafkaSettings, ensure_topic};
+use crate::{error::is_transient_pg, fault, relay};
+
+#[derive(Debug, Clone)]
+pub struct ProcessorConfig {
+    /// Longest a record waits in its partition's window before the flush.
+    pub window: Duration,
+    /// A partition's window is flushed early at this many records.
+    pub max_batch: usize,
+    pub session_timeout: Duration,
+    /// Outbox entries older than this are adopted from processors that died.
+    pub sweep_older_than: Duration,
+}
+
+impl Default for ProcessorConfig {
+    fn default() -> Self {
+        ProcessorConfig {
+            window: Duration::from_millis(100),
+            max_batch: 5_000,
+            session_timeout: Duration::from_secs(6),
+            sweep_older_than: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The source name of one partition in `sink_positions`, the outbox and the Redis fence.
+pub fn source_of(topic: &str, partition: i32) -> String {
+    format!("v3:{topic}:{partition}")
+}
+
+/// Rebalance hook: positions new partitions at the offset PostgreSQL holds.
+struct Context {
+    database_url: String,
+    topic: String,
+    events: Mutex<Vec<Rebalanced>>,
+}
+
+enum Rebalanced {
+    Assigned(Vec<i32>),
+    Revoked(Vec<i32>),
+}
+
+impl ClientContext for Context {}
+
+impl ConsumerContext for Context {
+    fn rebalance(&self, base: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                let positions = self.positions_blocking(&partitions);
+                for p in &partitions {
+                    let offset = match positions.get(p) {
+                        Some(last) => Offset::Offset(last + 1),
+                        None => Offset::Beginning,
+                    };
+                    tpl.set_partition_offset(&self.topic, *p, offset).expect("partition from this list");
+                }
+                tracing::info!(?partitions, "v3 partitions assigned; resuming from PostgreSQL's offsets");
+                if let Err(e) = base.assign(tpl) {
+                    tracing::error!(error = %e, "assign failed");
+                }
+                self.events.lock().expect("events").push(Rebalanced::Assigned(partitions));
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                tracing::info!(?partitions, "v3 partitions revoked");
+                if let Err(e) = base.unassign() {
+                    tracing::error!(error = %e, "unassign failed");
+                }
+                self.events.lock().expect("events").push(Rebalanced::Revoked(partitions));
+            }
+            other => tracing::error!(?other, "rebalance error"),
+        }
+    }
+}
+
+impl Context {
+    /// librdkafka calls the rebalance hook synchronously from the poll, so the lookup runs on a
+    /// thread of its own with its own connection; rebalances are rare. Retries until
+    /// PostgreSQL answers: starting a partition anywhere else could skip or double records.
+    fn positions_blocking(&self, partitions: &[i32]) -> HashMap<i32, i64> {
+        let url = self.database_url.clone();
+        let sources: Vec<(i32, String)> = partitions.iter().map(|p| (*p, source_of(&self.topic, *p))).collect();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                rt.block_on(async {
+                    let mut delay = Duration::from_millis(200);
+                    loop {
+                        match read_positions(&url, &sources).await {
+                            Ok(p) => return p,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "reading v3 positions failed; retrying");
+                                sleep(delay).await;
+                                delay = (delay * 2).min(Duration::from_secs(2));
+                            }
+                        }
+                    }
+                })
+            })
+            .join()
+            .expect("positions thread")
+        })
+    }
+}
+
+async fn read_positions(url: &str, sources: &[(i32, String)]) -> anyhow::Result<HashMap<i32, i64>> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let task = tokio::spawn(conn);
+    let names: Vec<&str> = sources.iter().map(|(_, s)| s.as_str()).collect();
+    let rows = client.query("SELECT source, log_offset FROM sink_positions WHERE source = ANY($1) AND log_offset IS NOT NULL", &[&names]).await?;
+    task.abort();
+    let mut out = HashMap::new();
+    for r in rows {
+        let source: String = r.get(0);
+        if let Some((p, _)) = sources.iter().find(|(_, s)| *s == source) {
+            out.insert(*p, r.get::<_, i64>(1));
+        }
+    }
+    Ok(out)
+}
+
+/// One partition's open window.
+#[derive(Default)]
+struct Window {
+    orders: Vec<(Order, Option<i64>)>,
+    /// Last offset read, including records that carried no valid order.
+    upto: Option<i64>,
+    opened: Option<Instant>,
+}
+
+pub struct Processor {
+    config: ProcessorConfig,
+    kafka: KafkaSettings,
+    database_url: String,
+    pool: PgPool,
+    projection: Projection,
+    catalog: Arc<Catalog>,
+}
+
+impl Processor {
+    pub fn new(config: ProcessorConfig, kafka: KafkaSettings, database_url: &str, pool: PgPool, projection: Projection, catalog: Arc<Catalog>) -> Processor {
+        Processor { config, kafka, database_url: database_url.to_owned(), pool, projection, catalog }
+    }
+
+    /// Runs until `shutdown`; open windows are flushed first. Waits for the broker if it is away.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        tokio::pin!(shutdown);
+        loop {
+            let ready = async {
+                ensure_topic(&self.kafka, &self.kafka.topic, self.kafka.partitions).await?;
+                ensure_topic(&self.kafka, &self.kafka.dead_letter_topic(), 1).await
+            };
+            match ready.await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "v3 processor waiting for the broker");
+                    tokio::select! { _ = &mut shutdown => return Ok(()), _ = sleep(Duration::from_secs(1)) => {} }
+                }
+            }
+        }
+        let context = Context { database_url: self.database_url.clone(), topic: self.kafka.topic.clone(), events: Mutex::new(Vec::new()) };
+        let consumer: StreamConsumer<Context> = self
+            .kafka
+            .client_config()
+            .set("group.id", &self.kafka.group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", self.config.session_timeout.as_millis().to_string())
+            .set("heartbeat.interval.ms", (self.config.session_timeout.as_millis() / 3).to_string())
+            .set("partition.assignment.strategy", "range")
+            .set("fetch.wait.max.ms", "20")
+            .create_with_context(context)?;
+        consumer.subscribe(&[&self.kafka.topic])?;
+        let dead_letters: FutureProducer = self.kafka.client_config().set("message.timeout.ms", "5000").create()?;
+        tracing::info!(topic = %self.kafka.topic, "v3 processor started");
+
+        let mut windows: HashMap<i32, Window> = HashMap::new();
+        let mut tick = tokio::time::interval(self.config.window.min(Duration::from_millis(20)).max(Duration::from_millis(5)));
+        let mut maintenance = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                _ = tick.tick() => {
+                    self.take_rebalances(&consumer, &mut windows);
+                    self.flush_due(&mut windows, false).await?;
+                }
+                _ = maintenance.tick() => {
+                    if let Err(e) = self.maintain(&consumer).await {
+                        tracing::warn!(error = %e, "v3 maintenance failed");
+                    }
+                }
+                msg = consumer.recv() => match msg {
+                    Ok(m) => {
+                        // Owned, so no librdkafka pointer is held across an await.
+                        let m = m.detach();
+                        self.take_rebalances(&consumer, &mut windows);
+                        self.accept(&m, &mut windows, &dead_letters).await?;
+                        let full = windows.get(&m.partition()).is_some_and(|w| w.orders.len() >= self.config.max_batch);
+                        if full {
+                            self.flush_due(&mut windows, false).await?;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "v3 consume error");
+                        sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+        }
+        self.flush_due(&mut windows, true).await?;
+        consumer.unsubscribe();
+        tracing::info!("v3 processor stopped");
+        Ok(())
+    }
+
+    /// Revoked partitions drop their open windows: their next owner re-reads those records
+    /// from PostgreSQL's offset, so nothing is lost and nothing is written twice.
+    fn take_rebalances(&self, consumer: &StreamConsumer<Context>, windows: &mut HashMap<i32, Window>) {
+        let events = std::mem::take(&mut *consumer.context().events.lock().expect("events"));
+        for e in events {
+            match e {
+                Rebalanced::Revoked(ps) | Rebalanced::Assigned(ps) => {
+                    for p in ps {
+                        windows.remove(&p);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn accept(&self, m: &OwnedMessage, windows: &mut HashMap<i32, Window>, dead: &FutureProducer) -> anyhow::Result<()> {
+        metrics::counter!("coffee_v3_records_total").increment(1);
+        let w = windows.entry(m.partition()).or_default();
+        w.opened.get_or_insert_with(Instant::now);
+        w.upto = Some(m.offset());
+        match parse(m.payload(), &self.catalog) {
+            Ok(order) => w.orders.push((order, Some(m.offset()))),
+            Err(reason) => {
+                tracing::warn!(partition = m.partition(), offset = m.offset(), %reason, "dead-lettering malformed v3 record");
+                let headers = OwnedHeaders::new()
+                    .insert(Header { key: "reason", value: Some(reason.as_str()) })
+                    .insert(Header { key: "source", value: Some(&format!("{}:{}:{}", m.topic(), m.partition(), m.offset())) });
+                let topic = self.kafka.dead_letter_topic();
+                let mut record = FutureRecord::to(&topic).payload(m.payload().unwrap_or_default()).headers(headers);
+                if let Some(k) = m.key() {
+                    record = record.key(k);
+                }
+                dead.send(record, Timeout::After(Duration::from_secs(5))).await.map_err(|(e, _)| anyhow::anyhow!("dead-letter produce: {e}"))?;
+                metrics::counter!("coffee_dead_letters_total", "version" => "v3").increment(1);
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush_due(&self, windows: &mut HashMap<i32, Window>, all: bool) -> anyhow::Result<()> {
+        let due: Vec<i32> = windows
+            .iter()
+            .filter(|(_, w)| w.upto.is_some() && (all || w.orders.len() >= self.config.max_batch || w.opened.is_some_and(|t| t.elapsed() >= self.config.window)))
+            .map(|(p, _)| *p)
+            .collect();
+        for p in due {
+            let w = windows.remove(&p).expect("due window");
+            self.flush(p, w).await?;
+        }
+        Ok(())
+    }
+
+    /// One PostgreSQL transaction and one Redis script call for a partition's window.
+    async fn flush(&self, partition: i32, w: Window) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
+        let source = source_of(&self.kafka.topic, partition);
+        let mut delay = Duration::from_millis(100);
+        let committed = loop {
+            let attempt = async {
+                let mut client = self.pool.get().await.map_err(|e| anyhow::anyhow!("pool: {e}"))?;
+                postgres::commit_batch(&mut client, Version::V3, &source, &w.orders, w.upto).await.map_err(anyhow::Error::from)
+            };
+            match attempt.await {
+                Ok(c) => break c,
+                Err(e) => {
+                    if let Some(pg) = e.downcast_ref::<tokio_postgres::Error>() {
+                        anyhow::ensure!(is_transient_pg(pg), "v3 window refused by PostgreSQL: {pg}");
+                    }
+                    tracing::warn!(error = %e, "v3 commit failed; retrying");
+                    sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+            }
+        };
+        fault::after_commit();
+        if let Some(entry) = &committed.entry {
+            if let Err(e) = relay::apply_committed(&self.pool, &self.projection, entry, &committed.new_orders).await {
+                tracing::warn!(error = %e, "applying v3 delta failed; the outbox keeps it");
+            }
+        }
+        metrics::histogram!("coffee_batch_size", "stage" => "v3_window").record(w.orders.len() as f64);
+        metrics::histogram!("coffee_flush_duration_seconds", "stage" => "v3_window").record(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Adopts orphaned outbox entries and publishes per-partition lag (log end − PostgreSQL).
+    async fn maintain(&self, consumer: &StreamConsumer<Context>) -> anyhow::Result<()> {
+        relay::sweep(&self.pool, &self.projection, "v3:%", self.config.sweep_older_than).await?;
+        let partitions: Vec<i32> = consumer.assignment()?.elements().iter().map(|e| e.partition()).collect();
+        let client = self.pool.get().await?;
+        for p in partitions {
+            let (_, high) = match consumer.fetch_watermarks(&self.kafka.topic, p, Timeout::After(Duration::from_millis(500))) {
+                Ok(w) => w,
+                Err(_) => continue,
+            };
+            let (_, done) = postgres::position(&client, &source_of(&self.kafka.topic, p)).await?;
+            let lag = high - done.map(|d| d + 1).unwrap_or(0);
+            metrics::gauge!("coffee_v3_consumer_lag", "partition" => p.to_string()).set(lag.max(0) as f64);
+        }
+        Ok(())
+    }
+}
+
+fn parse(payload: Option<&[u8]>, catalog: &Catalog) -> Result<Order, String> {
+    let bytes = payload.ok_or("empty record")?;
+    let record: OrderRecord = serde_json::from_slice(bytes).map_err(|e| format!("malformed order: {e}"))?;
+    Order::from_record(record, catalog).map_err(|e| format!("invalid order: {e}"))
+}

@@ -1,0 +1,64 @@
+use std::time::Duration;
+
+use coffee_core::Order;
+use rdkafka::{
+    producer::{FutureProducer, FutureRecord, Producer},
+    util::Timeout,
+};
+
+use super::KafkaSettings;
+use crate::IngestError;
+
+/// Produces accepted v3 orders. The API answers 202 only after the broker acknowledged the
+/// record: idempotent producer, `acks=all`, keyed by store (one store's orders stay in order).
+#[derive(Clone)]
+pub struct V3Ingest {
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl V3Ingest {
+    /// Creating the producer does not contact the broker; `submit` fails (503) until it answers.
+    pub fn new(settings: &KafkaSettings) -> anyhow::Result<V3Ingest> {
+        let producer: FutureProducer = settings
+            .client_config()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "1")
+            .set("compression.type", "none")
+            // A record not acknowledged within this is reported failed, so the API answers 503
+            // within 2 s when the broker is away instead of hanging.
+            .set("message.timeout.ms", "1200")
+            .set("request.timeout.ms", "1200")
+            .create()?;
+        Ok(V3Ingest { producer, topic: settings.topic.clone() })
+    }
+
+    pub async fn submit(&self, order: &Order) -> Result<(), IngestError> {
+        let payload = serde_json::to_vec(&order.to_record()).expect("record serialises");
+        let record = FutureRecord::to(&self.topic).key(order.store.as_bytes()).payload(&payload);
+        match tokio::time::timeout(Duration::from_millis(1500), self.producer.send(record, Timeout::After(Duration::from_millis(200)))).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err((e, _))) => Err(IngestError::unavailable("kafka", e)),
+            Err(_) => Err(IngestError::unavailable("kafka", "no acknowledgement within 1.5 s")),
+        }
+    }
+
+    /// Whether the broker answers a metadata request for the topic.
+    pub async fn check(&self) -> anyhow::Result<()> {
+        let producer = self.producer.clone();
+        let topic = self.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            let md = producer.client().fetch_metadata(Some(&topic), Duration::from_millis(800))?;
+            let t = md.topics().first().ok_or_else(|| anyhow::anyhow!("no metadata"))?;
+            anyhow::ensure!(t.error().is_none() && !t.partitions().is_empty(), "topic {topic} is missing");
+            Ok(())
+        })
+        .await?
+    }
+
+    /// Waits for in-flight records at shutdown.
+    pub fn flush(&self, within: Duration) {
+        let _ = self.producer.flush(Timeout::After(within));
+    }
+}

@@ -1,0 +1,96 @@
+//! [`Application::build`] wires the HTTP server to its services; `main` and every test use it.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use coffee_pipeline::{
+    v1::{BatcherConfig, V1Ingest},
+    v2::{self, V2Ingest},
+    v3::{self, V3Ingest},
+};
+use coffee_store::{Projection, postgres, redis as store_redis};
+use tokio::{net::TcpListener, task::JoinSet};
+
+use crate::{
+    AppState, Settings,
+    dashboard::{Hub, HubTask},
+    routes, telemetry,
+};
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    v1_writers: JoinSet<()>,
+    topic_task: tokio::task::JoinHandle<()>,
+    hub_task: HubTask,
+}
+
+impl Application {
+    /// Connects to PostgreSQL (creating the database and running migrations) and Redis, starts
+    /// the v1 batcher and binds the listener. Kafka is not needed to start: v3 answers 503
+    /// until the broker does.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+        let prometheus = telemetry::prometheus();
+        let catalog = Arc::new(settings.load_catalog()?);
+        let pool = postgres::connect(&settings.database_url, settings.pg_pool).await?;
+        postgres::migrate(&pool).await?;
+        let mut redis = store_redis::connect(&settings.redis_url).await?;
+        v2::ensure_group(&mut redis, &settings.namespace).await?;
+        let projection = Projection::new(redis.clone(), &settings.namespace);
+        let (dashboard, hub_task) = Hub::start(projection.clone(), &settings.redis_url).await?;
+        let (v1, v1_writers) = V1Ingest::start(pool.clone(), BatcherConfig { queue: settings.v1_queue, ..Default::default() });
+        let v2 = V2Ingest::new(redis, &settings.namespace, settings.v2_maxlen);
+        let v3 = V3Ingest::new(&settings.kafka)?;
+        let topic_task = tokio::spawn(create_topic_when_reachable(settings.kafka.clone()));
+        let listener = TcpListener::bind(settings.listen).await?;
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight));
+        let state = AppState { catalog, pool, projection, v1, v2, v3: Some(v3), prometheus, in_flight, dashboard };
+        Ok(Application { listener, state, v1_writers, topic_task, hub_task })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().expect("bound").port()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests and the v1 batches
+    /// they wait for, and flushes the Kafka producer. Acknowledged orders are never dropped.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Application { listener, state, mut v1_writers, topic_task, hub_task } = self;
+        let v3 = state.v3.clone();
+        // Dashboard sockets are upgraded connections the graceful shutdown does not wait for:
+        // stopping the hub closes them (1001) as soon as shutdown begins.
+        let hub = state.dashboard.clone();
+        let shutdown = async move {
+            shutdown.await;
+            hub.stop();
+        };
+        axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown).await?;
+        hub_task.join().await;
+        topic_task.abort();
+        // The router (and with it every V1Ingest handle) is gone: the writers drain and stop.
+        let drained = tokio::time::timeout(Duration::from_secs(8), async { while v1_writers.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::error!("v1 writers did not finish within 8 s");
+        }
+        if let Some(v3) = v3 {
+            tokio::task::spawn_blocking(move || v3.flush(Duration::from_secs(2))).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Creates the v3 topic as soon as the broker answers; `up` must start without it.
+async fn create_topic_when_reachable(kafka: v3::KafkaSettings) {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match v3::ensure_topic(&kafka, &kafka.topic, kafka.partitions).await {
+            Ok(()) => return,
+            Err(e) => tracing::debug!(error = %e, "v3 topic not created yet"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
+}

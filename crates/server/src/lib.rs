@@ -1,0 +1,13 @@
+//! The HTTP side of coffee-rt. [`Application::build`] is shared by `main` and the tests.
+
+mod app;
+mod config;
+pub mod dashboard;
+mod error;
+mod routes;
+mod state;
+pub mod telemetry;
+
+pub use app::Application;
+pub use config::Settings;
+pub use state::AppState;

@@ -1,0 +1,26 @@
+use std::sync::Arc;
+
+use coffee_core::Catalog;
+use coffee_pipeline::{v1::V1Ingest, v2::V2Ingest, v3::V3Ingest};
+use coffee_store::{PgPool, Projection};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::dashboard::Hub;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub catalog: Arc<Catalog>,
+    pub pool: PgPool,
+    pub projection: Projection,
+    pub v1: V1Ingest,
+    pub v2: V2Ingest,
+    /// None when the process was started without Kafka.
+    pub v3: Option<V3Ingest>,
+    pub prometheus: PrometheusHandle,
+    /// Order requests in flight, across all versions. When none is left the API answers 503
+    /// at once instead of queueing without bound.
+    pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// The live dashboard's fan-out (one Redis subscription per process).
+    pub dashboard: Hub,
+}

@@ -1,0 +1,11 @@
+//! coffee-server integration tests against real PostgreSQL, Redis and Chromium. A missing
+//! service fails the test; nothing is skipped.
+//!
+//! Every test builds its own `Application` (port 0) with its own database, Redis namespace
+//! and Kafka topic, and starts the v2 worker and the v1 aggregator in-process, like `up`.
+
+mod browser;
+mod common;
+mod escaping;
+mod page;
+mod ws;

@@ -1,0 +1,12 @@
+//! PostgreSQL: connection pool, migrations, batched idempotent inserts, the outbox and the
+//! GROUP BY queries the aggregator and `reconcile` share.
+
+mod aggregate;
+mod connect;
+mod orders;
+mod outbox;
+
+pub use aggregate::{XidWindow, acceptance_ages, compute_metrics, snapshot_xmin};
+pub use connect::{PgPool, connect, create_database_if_missing, migrate};
+pub use orders::insert_orders;
+pub use outbox::{Committed, OutboxEntry, commit_batch, delete_outbox, pending_outbox, position};

@@ -1,0 +1,123 @@
+//! The transactional outbox: orders and the metric delta they cause commit together.
+
+use std::collections::HashSet;
+
+use coffee_core::{MetricsDelta, Order, Version};
+use deadpool_postgres::Client;
+use deadpool_postgres::GenericClient;
+
+use super::insert_orders;
+
+/// A committed delta waiting for (or already through) Redis: the `seq`-th of `source`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub source: String,
+    pub seq: i64,
+    pub version: Version,
+    pub delta: MetricsDelta,
+}
+
+/// What a committed batch changed.
+#[derive(Debug, Clone, Default)]
+pub struct Committed {
+    /// The outbox entry, when the batch held any new order.
+    pub entry: Option<OutboxEntry>,
+    /// The new orders (first copy of each id), to time their freshness.
+    pub new_orders: Vec<Order>,
+    /// Records skipped because the source had already committed their log offset.
+    pub skipped_by_offset: usize,
+}
+
+/// Where a source stands: its last outbox seq and last committed log offset.
+pub async fn position<C: GenericClient>(client: &C, source: &str) -> Result<(i64, Option<i64>), tokio_postgres::Error> {
+    let row = client.query_opt("SELECT seq, log_offset FROM sink_positions WHERE source = $1", &[&source]).await?;
+    Ok(row.map(|r| (r.get(0), r.get(1))).unwrap_or((0, None)))
+}
+
+/// Commits one batch for `source` in a single transaction: the new orders, the delta they make
+/// (in the outbox) and the source's position.
+///
+/// `orders` may carry log offsets (`Some` for a Kafka partition, ascending); records at or below
+/// the committed offset are dropped first, so a replayed batch that overlaps the last one only
+/// partly still inserts each record once. The position row is locked for the transaction, so
+/// two writers that both believe they own a source serialise here instead of double-writing.
+/// `consumed_upto` is the last log offset the batch covers, including records that carried no
+/// order (dead-lettered ones), so they are not read again.
+pub async fn commit_batch(
+    client: &mut Client,
+    version: Version,
+    source: &str,
+    orders: &[(Order, Option<i64>)],
+    consumed_upto: Option<i64>,
+) -> Result<Committed, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.execute("INSERT INTO sink_positions (source) VALUES ($1) ON CONFLICT DO NOTHING", &[&source]).await?;
+    let row = tx.query_one("SELECT seq, log_offset FROM sink_positions WHERE source = $1 FOR UPDATE", &[&source]).await?;
+    let (seq, committed_offset): (i64, Option<i64>) = (row.get(0), row.get(1));
+
+    let already = |off: &Option<i64>| matches!((off, committed_offset), (Some(o), Some(c)) if *o <= c);
+    let fresh: Vec<&(Order, Option<i64>)> = orders.iter().filter(|(_, off)| !already(off)).collect();
+    let skipped_by_offset = orders.len() - fresh.len();
+    let batch: Vec<Order> = fresh.iter().map(|(o, _)| o.clone()).collect();
+    let inserted: HashSet<uuid::Uuid> = insert_orders(&tx, version, &batch).await?.into_iter().collect();
+
+    // First copy of each new id only: a batch may hold a client's retry of the same order.
+    let mut seen = HashSet::new();
+    let new_orders: Vec<Order> =
+        batch.into_iter().filter(|o| inserted.contains(&o.order_id) && seen.insert(o.order_id)).collect();
+
+    let new_offset = fresh.iter().filter_map(|(_, off)| *off).chain(consumed_upto).chain(committed_offset).max();
+    let mut entry = None;
+    let mut next_seq = seq;
+    if !new_orders.is_empty() {
+        next_seq = seq + 1;
+        let delta = MetricsDelta::from_orders(&new_orders);
+        let json = serde_json::to_value(&delta).expect("delta serialises");
+        tx.execute(
+            "INSERT INTO metrics_outbox (source, seq, version, delta) VALUES ($1, $2, $3, $4)",
+            &[&source, &next_seq, &version.as_str(), &json],
+        )
+        .await?;
+        entry = Some(OutboxEntry { source: source.to_owned(), seq: next_seq, version, delta });
+    }
+    tx.execute("UPDATE sink_positions SET seq = $2, log_offset = $3 WHERE source = $1", &[&source, &next_seq, &new_offset]).await?;
+    tx.commit().await?;
+    Ok(Committed { entry, new_orders, skipped_by_offset })
+}
+
+/// Outbox entries not yet deleted, oldest first per source. `source_like` is a SQL LIKE
+/// pattern (`v2:%` for every v2 worker); `older_than` leaves young entries to their writer.
+pub async fn pending_outbox<C: GenericClient>(
+    client: &C,
+    source_like: &str,
+    older_than: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<OutboxEntry>, tokio_postgres::Error> {
+    let secs = older_than.as_secs_f64();
+    let rows = client
+        .query(
+            "SELECT source, seq, version, delta FROM metrics_outbox
+             WHERE source LIKE $1 AND created_at <= now() - make_interval(secs => $2)
+             ORDER BY source, seq LIMIT $3",
+            &[&source_like, &secs, &limit],
+        )
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let version: String = r.get(2);
+        let delta: serde_json::Value = r.get(3);
+        out.push(OutboxEntry {
+            source: r.get(0),
+            seq: r.get(1),
+            version: version.parse().expect("CHECKed version"),
+            delta: serde_json::from_value(delta).expect("outbox holds MetricsDelta JSON"),
+        });
+    }
+    Ok(out)
+}
+
+/// Removes an entry once Redis holds it (applied now or before).
+pub async fn delete_outbox<C: GenericClient>(client: &C, source: &str, seq: i64) -> Result<(), tokio_postgres::Error> {
+    client.execute("DELETE FROM metrics_outbox WHERE source = $1 AND seq = $2", &[&source, &seq]).await?;
+    Ok(())
+}
