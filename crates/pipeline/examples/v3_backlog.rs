@@ -26,6 +26,9 @@ struct Args {
     partitions: i32,
     #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
     window: Duration,
+    /// The consumer's `fetch.wait.max.ms`.
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+    fetch_wait: Duration,
 }
 
 fn rss_mb() -> f64 {
@@ -74,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
     let pool = postgres::connect(&database_url, 8).await?;
     postgres::migrate(&pool).await?;
     let projection = Projection::new(coffee_store::redis::connect("redis://127.0.0.1:6379/0").await?, &format!("backlog_{id}:"));
-    let config = ProcessorConfig { window: args.window, ..Default::default() };
+    let config = ProcessorConfig { window: args.window, fetch_wait: args.fetch_wait, ..Default::default() };
     let processor = Processor::new(config, kafka.clone(), &database_url, pool.clone(), projection.clone(), Arc::new(catalog));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let started = Instant::now();
@@ -99,7 +102,7 @@ async fn main() -> anyhow::Result<()> {
         "{}",
         serde_json::json!({
             "records": args.records, "rows": rows, "produce_s": produce_s, "catch_up_s": catch_up,
-            "records_per_s": args.records as f64 / catch_up, "window_ms": args.window.as_millis() as u64,
+            "records_per_s": args.records as f64 / catch_up, "window_ms": args.window.as_millis() as u64, "fetch_wait_ms": args.fetch_wait.as_millis() as u64,
             "peak_rss_mb_incl_producer": peak_rss, "brokers": args.brokers,
         })
     );

@@ -11,7 +11,7 @@ use coffee_store::{Projection, postgres, redis as store_redis};
 use tokio::{net::TcpListener, task::JoinSet};
 
 use crate::{
-    AppState, Settings,
+    AppState, Services, Settings,
     dashboard::{Hub, HubTask},
     routes, telemetry,
 };
@@ -43,7 +43,7 @@ impl Application {
         let topic_task = tokio::spawn(create_topic_when_reachable(settings.kafka.clone()));
         let listener = TcpListener::bind(settings.listen).await?;
         let in_flight = Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight));
-        let state = AppState { catalog, pool, projection, v1, v2, v3: Some(v3), prometheus, in_flight, dashboard };
+        let state = AppState::new(Services { catalog, pool, projection, v1, v2, v3: Some(v3), prometheus, in_flight, dashboard });
         Ok(Application { listener, state, v1_writers, topic_task, hub_task })
     }
 

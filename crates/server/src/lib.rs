@@ -10,4 +10,4 @@ pub mod telemetry;
 
 pub use app::Application;
 pub use config::Settings;
-pub use state::AppState;
+pub use state::{AppState, Services};

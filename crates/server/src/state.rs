@@ -7,9 +7,26 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::dashboard::Hub;
 
-/// What every handler can reach. Cheap to clone.
+/// What every handler can reach: one pointer, because axum clones the state for every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> AppState {
+        AppState(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The shared services behind [`AppState`].
+pub struct Services {
     pub catalog: Arc<Catalog>,
     pub pool: PgPool,
     pub projection: Projection,

@@ -43,6 +43,11 @@ pub struct ProcessorConfig {
     pub session_timeout: Duration,
     /// Outbox entries older than this are adopted from processors that died.
     pub sweep_older_than: Duration,
+    /// The broker's long-poll time (`fetch.wait.max.ms`). It also bounds how long a broker may
+    /// spend reading one fetch: nisshi stops assembling records at about half of it, so a tiny
+    /// value starves a backlog catch-up, and an idle consumer re-polls storage several times
+    /// per wait, so a tiny value also burns CPU in the broker and its database.
+    pub fetch_wait: Duration,
 }
 
 impl Default for ProcessorConfig {
@@ -52,6 +57,7 @@ impl Default for ProcessorConfig {
             max_batch: 5_000,
             session_timeout: Duration::from_secs(6),
             sweep_older_than: Duration::from_secs(10),
+            fetch_wait: Duration::from_millis(100),
         }
     }
 }
@@ -203,7 +209,7 @@ impl Processor {
             .set("session.timeout.ms", self.config.session_timeout.as_millis().to_string())
             .set("heartbeat.interval.ms", (self.config.session_timeout.as_millis() / 3).to_string())
             .set("partition.assignment.strategy", "range")
-            .set("fetch.wait.max.ms", "20")
+            .set("fetch.wait.max.ms", self.config.fetch_wait.as_millis().to_string())
             .create_with_context(context)?;
         consumer.subscribe(&[&self.kafka.topic])?;
         let dead_letters: FutureProducer = self.kafka.client_config().set("message.timeout.ms", "5000").create()?;
