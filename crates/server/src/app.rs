@@ -67,6 +67,16 @@ impl Application {
             shutdown.await;
             hub.stop();
         };
+        // TCP_NODELAY: without it a small response written while the previous one is unacked
+        // waits for the client's delayed ACK (~40 ms); at low rates that was the API's p99.
+        let listener = {
+            use axum::serve::ListenerExt;
+            listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::warn!(error = %e, "could not set TCP_NODELAY");
+                }
+            })
+        };
         axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown).await?;
         hub_task.join().await;
         topic_task.abort();

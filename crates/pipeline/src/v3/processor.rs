@@ -199,7 +199,7 @@ impl Processor {
             }
         }
         let context = Context { database_url: self.database_url.clone(), topic: self.kafka.topic.clone(), events: Mutex::new(Vec::new()) };
-        let consumer: StreamConsumer<Context> = self
+        let consumer: Arc<StreamConsumer<Context>> = Arc::new(self
             .kafka
             .client_config()
             .set("group.id", &self.kafka.group)
@@ -210,7 +210,7 @@ impl Processor {
             .set("heartbeat.interval.ms", (self.config.session_timeout.as_millis() / 3).to_string())
             .set("partition.assignment.strategy", "range")
             .set("fetch.wait.max.ms", self.config.fetch_wait.as_millis().to_string())
-            .create_with_context(context)?;
+            .create_with_context(context)?);
         consumer.subscribe(&[&self.kafka.topic])?;
         let dead_letters: FutureProducer = self.kafka.client_config().set("message.timeout.ms", "5000").create()?;
         tracing::info!(topic = %self.kafka.topic, "v3 processor started");
@@ -341,15 +341,18 @@ impl Processor {
     }
 
     /// Adopts orphaned outbox entries and publishes per-partition lag (log end − PostgreSQL).
-    async fn maintain(&self, consumer: &StreamConsumer<Context>) -> anyhow::Result<()> {
+    async fn maintain(&self, consumer: &Arc<StreamConsumer<Context>>) -> anyhow::Result<()> {
         relay::sweep(&self.pool, &self.projection, "v3:%", self.config.sweep_older_than).await?;
         let partitions: Vec<i32> = consumer.assignment()?.elements().iter().map(|e| e.partition()).collect();
+        // `fetch_watermarks` blocks until the broker answers (~100 ms from nisshi); on a runtime
+        // worker it stalled every request scheduled on that thread, so it runs off the runtime.
+        let (c, topic) = (Arc::clone(consumer), self.kafka.topic.clone());
+        let highs: Vec<(i32, i64)> = tokio::task::spawn_blocking(move || {
+            partitions.into_iter().filter_map(|p| c.fetch_watermarks(&topic, p, Timeout::After(Duration::from_millis(500))).ok().map(|(_, high)| (p, high))).collect()
+        })
+        .await?;
         let client = self.pool.get().await?;
-        for p in partitions {
-            let (_, high) = match consumer.fetch_watermarks(&self.kafka.topic, p, Timeout::After(Duration::from_millis(500))) {
-                Ok(w) => w,
-                Err(_) => continue,
-            };
+        for (p, high) in highs {
             let (_, done) = postgres::position(&client, &source_of(&self.kafka.topic, p)).await?;
             let lag = high - done.map(|d| d + 1).unwrap_or(0);
             metrics::gauge!("coffee_v3_consumer_lag", "partition" => p.to_string()).set(lag.max(0) as f64);
