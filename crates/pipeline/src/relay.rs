@@ -36,6 +36,29 @@ pub async fn apply_committed(pool: &PgPool, projection: &Projection, entry: &Out
     Ok(())
 }
 
+/// Refuses to start a writer whose Redis projection is ahead of PostgreSQL.
+///
+/// A fence beyond the source's last committed seq cannot come from this database: PostgreSQL
+/// was reset or replaced while Redis kept the old namespace. Left alone, every new delta would
+/// look like a replay and be skipped, and the metrics would silently stop moving.
+pub async fn check_projection(pool: &PgPool, projection: &Projection, version: coffee_core::Version) -> anyhow::Result<()> {
+    let client = pool.get().await?;
+    for (source, fence) in projection.fences(version).await? {
+        if !source.starts_with(&format!("{}:", version.as_str())) {
+            continue; // the v1 aggregator's fence is a transaction id, not an outbox seq
+        }
+        let (seq, _) = postgres::position(&client, &source).await?;
+        anyhow::ensure!(
+            fence <= seq as u64,
+            "the Redis projection of {source} is at {fence} but PostgreSQL only reached {seq}: this Redis namespace \
+             was written from another (or a reset) database. Run `coffee-rt reconcile --version {} --fix`, \
+             or use a fresh COFFEE_RT_NAMESPACE",
+            version.as_str()
+        );
+    }
+    Ok(())
+}
+
 /// Applies every outbox entry of one source in order, then deletes them.
 pub async fn drain(pool: &PgPool, projection: &Projection, source: &str) -> anyhow::Result<usize> {
     let client = pool.get().await?;

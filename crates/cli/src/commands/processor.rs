@@ -40,6 +40,7 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let shutdown = crate::shutdown::on_signal();
     let (pool, projection) = super::sinks(&args.settings).await?;
+    coffee_pipeline::relay::check_projection(&pool, &projection, coffee_core::Version::V3).await?;
     let catalog = Arc::new(args.settings.load_catalog()?);
     args.processor.build(&args.settings, pool, projection, catalog)?.run(shutdown.cancelled_owned()).await
 }

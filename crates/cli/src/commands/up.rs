@@ -2,7 +2,9 @@
 
 use std::{sync::Arc, time::Duration};
 
+use coffee_core::Version;
 use coffee_pipeline::{
+    relay,
     v1::{AggregateMode, Aggregator},
     v2::Worker,
 };
@@ -27,6 +29,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let shutdown = crate::shutdown::on_signal();
     let app = Application::build(&args.settings).await?;
     let state = app.state().clone();
+    for version in [Version::V2, Version::V3] {
+        relay::check_projection(&state.pool, &state.projection, version).await?;
+    }
     println!("coffee-rt is up: http://{}:{}/", args.settings.listen.ip(), app.port());
 
     let worker = Worker::new(args.worker.config("up"), state.pool.clone(), state.projection.clone(), Arc::clone(&state.catalog), &args.settings.redis_url);

@@ -50,6 +50,7 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let shutdown = crate::shutdown::on_signal();
     let (pool, projection) = super::sinks(&args.settings).await?;
+    coffee_pipeline::relay::check_projection(&pool, &projection, coffee_core::Version::V2).await?;
     let catalog = Arc::new(args.settings.load_catalog()?);
     let worker = Worker::new(args.worker.config("worker"), pool, projection, catalog, &args.settings.redis_url);
     worker.run(shutdown.cancelled_owned()).await

@@ -80,3 +80,33 @@ async fn a_wiped_projection_blocks_cleanly_until_fixed() {
     tokio::time::timeout(Duration::from_secs(10), task).await.expect("the worker stops; it is not spinning").unwrap().unwrap();
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_projection_ahead_of_postgres_stops_the_writers_at_start() {
+    // Redis kept a namespace whose database was dropped and recreated: every new delta would
+    // look like a replay and be skipped. The writer roles refuse to start and say why.
+    let env = TestEnv::new();
+    let app = env.spawn_app().await;
+    let (stop, task) = start_worker(&env, WorkerConfig::new("w1"), env.pool().await, env.projection().await);
+    post_many(&app, "v2", 20, 4).await;
+    assert!(wait_until(Duration::from_secs(15), || async { env.total_orders(Version::V2).await == 20 }).await);
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    app.stop().await;
+
+    let (pool, projection) = (env.pool().await, env.projection().await);
+    coffee_pipeline::relay::check_projection(&pool, &projection, Version::V2).await.expect("in step after normal work");
+    // "Reset" PostgreSQL: the source's position goes back to the start.
+    pool.get().await.unwrap().execute("UPDATE sink_positions SET seq = 0 WHERE source = 'v2:w1'", &[]).await.unwrap();
+    let err = coffee_pipeline::relay::check_projection(&pool, &projection, Version::V2).await.unwrap_err();
+    assert!(err.to_string().contains("v2:w1") && err.to_string().contains("reconcile"), "{err}");
+
+    let out = env.command(&["worker"]).stderr(std::process::Stdio::piped()).output().await.unwrap();
+    assert!(!out.status.success(), "the worker refuses to start");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reconcile --version v2 --fix"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // The advertised fix works: reconcile resets the fences from PostgreSQL, then the worker starts.
+    let out = env.command(&["reconcile", "--version", "v2", "--fix"]).output().await.unwrap();
+    assert!(out.status.success());
+    coffee_pipeline::relay::check_projection(&pool, &projection, Version::V2).await.expect("in step after reconcile --fix");
+}
