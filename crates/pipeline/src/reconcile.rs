@@ -97,6 +97,18 @@ fn diff(expected: &MetricsDelta, actual: &MetricsDelta) -> Vec<Drift> {
     out
 }
 
+/// Overwrites `version`'s projection and fences with PostgreSQL's, unconditionally.
+///
+/// For a projection that is ahead of PostgreSQL, which [`reconcile`] refuses to touch because a
+/// live writer looks the same. Only safe with every writer of `version` stopped.
+pub async fn force_reset(pool: &PgPool, projection: &Projection, version: Version) -> anyhow::Result<Report> {
+    let (expected_now, _) = expected(pool, projection, version, false).await?;
+    let drift = diff(&expected_now, &projection.read_all(version).await?);
+    let (truth, fences) = expected(pool, projection, version, true).await?;
+    projection.reset(version, &truth, &fences).await?;
+    Ok(Report { version, expected_orders: truth.total.count, expected_revenue_cents: truth.total.revenue.0, drift, fixed: true })
+}
+
 /// Recomputes `version`'s metrics from PostgreSQL and reports how Redis differs. With `fix`,
 /// overwrites Redis with the recomputation and resets the fences to match it; deltas committed
 /// after the snapshot still apply on top, exactly once.
@@ -115,7 +127,11 @@ pub async fn reconcile(pool: &PgPool, projection: &Projection, version: Version,
                 break;
             }
         }
-        anyhow::ensure!(fixed, "the projection kept moving; could not replace it");
+        anyhow::ensure!(
+            fixed,
+            "the projection kept moving, or a fence in Redis is ahead of PostgreSQL (a reset database); \
+             with every {version} writer stopped, `reconcile --fix --force` overwrites it"
+        );
     }
     Ok(Report {
         version,

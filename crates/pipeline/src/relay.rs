@@ -51,8 +51,8 @@ pub async fn check_projection(pool: &PgPool, projection: &Projection, version: c
         anyhow::ensure!(
             fence <= seq as u64,
             "the Redis projection of {source} is at {fence} but PostgreSQL only reached {seq}: this Redis namespace \
-             was written from another (or a reset) database. Run `coffee-rt reconcile --version {} --fix`, \
-             or use a fresh COFFEE_RT_NAMESPACE",
+             was written from another (or a reset) database. With every writer stopped, run \
+             `coffee-rt reconcile --version {} --fix --force`, or use a fresh COFFEE_RT_NAMESPACE",
             version.as_str()
         );
     }

@@ -62,6 +62,13 @@ impl Projection {
         Ok(status == 1)
     }
 
+    /// [`Projection::replace`] without its stale-snapshot check: for a projection that is ahead of
+    /// PostgreSQL (its database was reset), with every writer of `version` stopped.
+    pub async fn reset(&self, version: Version, delta: &MetricsDelta, fences: &[(String, u64)]) -> redis::RedisResult<()> {
+        let _: (i64, u64) = self.invoke("reset", version, "", 0, 0, delta, fences).await?;
+        Ok(())
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn invoke(
         &self,
