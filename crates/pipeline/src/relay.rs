@@ -43,8 +43,9 @@ pub async fn apply_committed(pool: &PgPool, projection: &Projection, entry: &Out
 /// look like a replay and be skipped, and the metrics would silently stop moving.
 pub async fn check_projection(pool: &PgPool, projection: &Projection, version: coffee_core::Version) -> anyhow::Result<()> {
     let client = pool.get().await?;
+    let prefix = format!("{}:", version.as_str());
     for (source, fence) in projection.fences(version).await? {
-        if !source.starts_with(&format!("{}:", version.as_str())) {
+        if !source.starts_with(&prefix) {
             continue; // the v1 aggregator's fence is a transaction id, not an outbox seq
         }
         let (seq, _) = postgres::position(&client, &source).await?;

@@ -8,13 +8,21 @@ use redis::AsyncCommands;
 
 use crate::{support::*, v2_path::start_worker};
 
+type WorkerHandle = (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>);
+
+/// A running app and v2 worker `w1` that have counted `n` orders (posted `concurrency` at a time).
+async fn app_with_counted_v2_orders(env: &TestEnv, n: usize, concurrency: usize) -> (TestApp, WorkerHandle) {
+    let app = env.spawn_app().await;
+    let worker = start_worker(env, WorkerConfig::new("w1"), env.pool().await, env.projection().await);
+    post_many(&app, "v2", n, concurrency).await;
+    assert!(wait_until(Duration::from_secs(15), || async { env.total_orders(Version::V2).await == n as i64 }).await);
+    (app, worker)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn drift_is_reported_and_fixed_and_later_deltas_still_apply_once() {
     let env = TestEnv::new();
-    let app = env.spawn_app().await;
-    let (stop, task) = start_worker(&env, WorkerConfig::new("w1"), env.pool().await, env.projection().await);
-    post_many(&app, "v2", 200, 16).await;
-    assert!(wait_until(Duration::from_secs(15), || async { env.total_orders(Version::V2).await == 200 }).await);
+    let (app, (stop, task)) = app_with_counted_v2_orders(&env, 200, 16).await;
 
     // Damage the projection.
     let mut r = env.redis().await;
@@ -57,10 +65,7 @@ async fn a_wiped_projection_blocks_cleanly_until_fixed() {
     // is a gap. Orders must keep landing in PostgreSQL, the worker must not spin, and
     // `reconcile --fix` must bring Redis back to exact.
     let env = TestEnv::new();
-    let app = env.spawn_app().await;
-    let (stop, task) = start_worker(&env, WorkerConfig::new("w1"), env.pool().await, env.projection().await);
-    post_many(&app, "v2", 100, 8).await;
-    assert!(wait_until(Duration::from_secs(15), || async { env.total_orders(Version::V2).await == 100 }).await);
+    let (app, (stop, task)) = app_with_counted_v2_orders(&env, 100, 8).await;
     let mut r = env.redis().await;
     let keys = coffee_store::Keys::new(&env.namespace, Version::V2);
     let _: () = r.del(&keys.all()[..]).await.unwrap();
@@ -86,10 +91,7 @@ async fn a_projection_ahead_of_postgres_stops_the_writers_at_start() {
     // Redis kept a namespace whose database was dropped and recreated: every new delta would
     // look like a replay and be skipped. The writer roles refuse to start and say why.
     let env = TestEnv::new();
-    let app = env.spawn_app().await;
-    let (stop, task) = start_worker(&env, WorkerConfig::new("w1"), env.pool().await, env.projection().await);
-    post_many(&app, "v2", 20, 4).await;
-    assert!(wait_until(Duration::from_secs(15), || async { env.total_orders(Version::V2).await == 20 }).await);
+    let (app, (stop, task)) = app_with_counted_v2_orders(&env, 20, 4).await;
     let _ = stop.send(());
     task.await.unwrap().unwrap();
     app.stop().await;
