@@ -2,7 +2,7 @@
 //! source.
 //!
 //! A writer applies its own entry right after committing it (the fast path, which gives v2 and
-//! v3 their low freshness). When that fails, or the process dies first, the entry stays in
+//! v3 their low freshness) and deletes it in its next transaction. When applying fails, or the process dies first, the entry stays in
 //! PostgreSQL; it is applied by the same writer's next [`apply_committed`] (the fence reports a
 //! gap and [`drain`] fills it) or by the periodic [`sweep`] that adopts dead writers' entries.
 
@@ -14,8 +14,10 @@ use coffee_store::{OutboxEntry, PgPool, Projection, postgres};
 
 use crate::freshness;
 
-/// Applies `entry` (just committed by its writer) and deletes it from the outbox. Records the
-/// freshness of `orders`, the orders it counts, when it is applied here.
+/// Applies `entry` (just committed by its writer). Records the freshness of `orders`, the
+/// orders it counts, when it is applied here. `Ok` means Redis now holds the entry (applied
+/// now, before, or by draining a gap first): the writer passes its seq as `applied_upto` to
+/// its next [`postgres::commit_batch`], which deletes it from the outbox.
 pub async fn apply_committed(pool: &PgPool, projection: &Projection, entry: &OutboxEntry, orders: &[Order]) -> anyhow::Result<()> {
     match projection.apply(entry).await? {
         Applied::Applied => {
@@ -28,11 +30,8 @@ pub async fn apply_committed(pool: &PgPool, projection: &Projection, entry: &Out
         Applied::Gap { fence } => {
             tracing::info!(source = %entry.source, fence, seq = entry.seq, "outbox gap; draining the source first");
             drain(pool, projection, &entry.source).await?;
-            return Ok(());
         }
     }
-    let client = pool.get().await?;
-    postgres::delete_outbox(&client, &entry.source, entry.seq).await?;
     Ok(())
 }
 

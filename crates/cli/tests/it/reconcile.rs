@@ -98,8 +98,14 @@ async fn a_projection_ahead_of_postgres_stops_the_writers_at_start() {
 
     let (pool, projection) = (env.pool().await, env.projection().await);
     coffee_pipeline::relay::check_projection(&pool, &projection, Version::V2).await.expect("in step after normal work");
-    // "Reset" PostgreSQL: the source's position goes back to the start.
-    pool.get().await.unwrap().execute("UPDATE sink_positions SET seq = 0 WHERE source = 'v2:w1'", &[]).await.unwrap();
+    // "Reset" PostgreSQL, as restoring an older backup would: the source's position and its
+    // outbox go back to before its first batch (the orders stay, so the rebuild has work).
+    pool.get()
+        .await
+        .unwrap()
+        .batch_execute("DELETE FROM metrics_outbox WHERE source = 'v2:w1'; UPDATE sink_positions SET seq = 0 WHERE source = 'v2:w1'")
+        .await
+        .unwrap();
     let err = coffee_pipeline::relay::check_projection(&pool, &projection, Version::V2).await.unwrap_err();
     assert!(err.to_string().contains("v2:w1") && err.to_string().contains("reconcile"), "{err}");
 

@@ -62,6 +62,8 @@ pub struct Worker {
     stream: String,
     /// In-process count of failed attempts per entry id, for entries that fail on their own.
     failures: HashMap<String, usize>,
+    /// The last outbox seq this worker saw Redis hold; its next commit deletes up to there.
+    applied: Option<i64>,
 }
 
 enum Outcome {
@@ -74,7 +76,7 @@ impl Worker {
     pub fn new(config: WorkerConfig, pool: PgPool, projection: Projection, catalog: Arc<Catalog>, redis_url: &str) -> Worker {
         let source = format!("v2:{}", config.consumer);
         let stream = Keys::stream(projection.namespace());
-        Worker { config, pool, projection, catalog, redis_url: redis_url.to_owned(), source, stream, failures: HashMap::new() }
+        Worker { config, pool, projection, catalog, redis_url: redis_url.to_owned(), source, stream, failures: HashMap::new(), applied: None }
     }
 
     /// Runs until `shutdown` resolves; the batch in hand is finished first.
@@ -212,12 +214,12 @@ impl Worker {
 
     /// Commits `orders` and applies their delta. `Some(true)` committed, `Some(false)` refused
     /// by PostgreSQL for the data itself, `None` abandoned at shutdown while PostgreSQL was away.
-    async fn commit(&self, orders: &[(Order, Option<i64>)], shutdown: &mut (impl Future<Output = ()> + Unpin)) -> anyhow::Result<Option<bool>> {
+    async fn commit(&mut self, orders: &[(Order, Option<i64>)], shutdown: &mut (impl Future<Output = ()> + Unpin)) -> anyhow::Result<Option<bool>> {
         let mut backoff = Duration::from_millis(100);
         let committed = loop {
             let attempt = async {
                 let mut client = self.pool.get().await.map_err(|e| anyhow::anyhow!("pool: {e}"))?;
-                postgres::commit_batch(&mut client, Version::V2, &self.source, orders, None).await.map_err(anyhow::Error::from)
+                postgres::commit_batch(&mut client, Version::V2, &self.source, orders, None, self.applied).await.map_err(anyhow::Error::from)
             };
             match attempt.await {
                 Ok(c) => break c,
@@ -236,8 +238,9 @@ impl Worker {
         };
         fault::after_commit();
         if let Some(entry) = &committed.entry {
-            if let Err(e) = relay::apply_committed(&self.pool, &self.projection, entry, &committed.new_orders).await {
-                tracing::warn!(error = %e, "applying v2 delta failed; the outbox keeps it");
+            match relay::apply_committed(&self.pool, &self.projection, entry, &committed.new_orders).await {
+                Ok(()) => self.applied = Some(entry.seq),
+                Err(e) => tracing::warn!(error = %e, "applying v2 delta failed; the outbox keeps it"),
             }
         }
         Ok(Some(true))

@@ -175,11 +175,14 @@ pub struct Processor {
     pool: PgPool,
     projection: Projection,
     catalog: Arc<Catalog>,
+    /// Per partition, the last outbox seq Redis was seen to hold; the partition's next commit
+    /// deletes the outbox up to there.
+    applied: Mutex<HashMap<i32, i64>>,
 }
 
 impl Processor {
     pub fn new(config: ProcessorConfig, kafka: KafkaSettings, database_url: &str, pool: PgPool, projection: Projection, catalog: Arc<Catalog>) -> Processor {
-        Processor { config, kafka, database_url: database_url.to_owned(), pool, projection, catalog }
+        Processor { config, kafka, database_url: database_url.to_owned(), pool, projection, catalog, applied: Mutex::default() }
     }
 
     /// Runs until `shutdown`; open windows are flushed first. Waits for the broker if it is away.
@@ -312,10 +315,11 @@ impl Processor {
         let started = std::time::Instant::now();
         let source = source_of(&self.kafka.topic, partition);
         let mut delay = Duration::from_millis(100);
+        let applied = self.applied.lock().expect("applied").get(&partition).copied();
         let committed = loop {
             let attempt = async {
                 let mut client = self.pool.get().await.map_err(|e| anyhow::anyhow!("pool: {e}"))?;
-                postgres::commit_batch(&mut client, Version::V3, &source, &w.orders, w.upto).await.map_err(anyhow::Error::from)
+                postgres::commit_batch(&mut client, Version::V3, &source, &w.orders, w.upto, applied).await.map_err(anyhow::Error::from)
             };
             match attempt.await {
                 Ok(c) => break c,
@@ -331,8 +335,11 @@ impl Processor {
         };
         fault::after_commit();
         if let Some(entry) = &committed.entry {
-            if let Err(e) = relay::apply_committed(&self.pool, &self.projection, entry, &committed.new_orders).await {
-                tracing::warn!(error = %e, "applying v3 delta failed; the outbox keeps it");
+            match relay::apply_committed(&self.pool, &self.projection, entry, &committed.new_orders).await {
+                Ok(()) => {
+                    self.applied.lock().expect("applied").insert(partition, entry.seq);
+                }
+                Err(e) => tracing::warn!(error = %e, "applying v3 delta failed; the outbox keeps it"),
             }
         }
         metrics::histogram!("coffee_batch_size", "stage" => "v3_window").record(w.orders.len() as f64);

@@ -43,16 +43,33 @@ pub async fn position<C: GenericClient>(client: &C, source: &str) -> Result<(i64
 /// two writers that both believe they own a source serialise here instead of double-writing.
 /// `consumed_upto` is the last log offset the batch covers, including records that carried no
 /// order (dead-lettered ones), so they are not read again.
+///
+/// `applied_upto` is how far the caller knows Redis holds this source's deltas: those outbox
+/// entries are deleted in the same transaction. Deleting each entry on its own right after
+/// applying it cost a second commit (a WAL flush) per batch; folded in here it is free, and an
+/// entry left behind when the writer stops is adopted by the sweep as a duplicate.
+///
+/// Five round trips however large the batch: BEGIN, lock the position, insert the orders, the
+/// outbox and position writes pipelined, COMMIT. Every statement is prepared once per
+/// connection.
 pub async fn commit_batch(
     client: &mut Client,
     version: Version,
     source: &str,
     orders: &[(Order, Option<i64>)],
     consumed_upto: Option<i64>,
+    applied_upto: Option<i64>,
 ) -> Result<Committed, tokio_postgres::Error> {
     let tx = client.transaction().await?;
-    tx.execute("INSERT INTO sink_positions (source) VALUES ($1) ON CONFLICT DO NOTHING", &[&source]).await?;
-    let row = tx.query_one("SELECT seq, log_offset FROM sink_positions WHERE source = $1 FOR UPDATE", &[&source]).await?;
+    // Creates the row on a source's first batch and locks it either way.
+    let lock = tx
+        .prepare_cached(
+            "INSERT INTO sink_positions (source) VALUES ($1)
+             ON CONFLICT (source) DO UPDATE SET source = EXCLUDED.source
+             RETURNING seq, log_offset",
+        )
+        .await?;
+    let row = tx.query_one(&lock, &[&source]).await?;
     let (seq, committed_offset): (i64, Option<i64>) = (row.get(0), row.get(1));
 
     let already = |off: &Option<i64>| matches!((off, committed_offset), (Some(o), Some(c)) if *o <= c);
@@ -69,18 +86,37 @@ pub async fn commit_batch(
     let new_offset = fresh.iter().filter_map(|(_, off)| *off).chain(consumed_upto).chain(committed_offset).max();
     let mut entry = None;
     let mut next_seq = seq;
-    if !new_orders.is_empty() {
+    let (outbox, position, cleanup) = futures::try_join!(
+        tx.prepare_cached("INSERT INTO metrics_outbox (source, seq, version, delta) VALUES ($1, $2, $3, $4)"),
+        tx.prepare_cached("UPDATE sink_positions SET seq = $2, log_offset = $3 WHERE source = $1"),
+        tx.prepare_cached("DELETE FROM metrics_outbox WHERE source = $1 AND seq <= $2"),
+    )?;
+    let json = if new_orders.is_empty() {
+        serde_json::Value::Null
+    } else {
         next_seq = seq + 1;
         let delta = MetricsDelta::from_orders(&new_orders);
         let json = serde_json::to_value(&delta).expect("delta serialises");
-        tx.execute(
-            "INSERT INTO metrics_outbox (source, seq, version, delta) VALUES ($1, $2, $3, $4)",
-            &[&source, &next_seq, &version.as_str(), &json],
-        )
-        .await?;
         entry = Some(OutboxEntry { source: source.to_owned(), seq: next_seq, version, delta });
-    }
-    tx.execute("UPDATE sink_positions SET seq = $2, log_offset = $3 WHERE source = $1", &[&source, &next_seq, &new_offset]).await?;
+        json
+    };
+    let version_str = version.as_str();
+    let applied = applied_upto.unwrap_or(0);
+    let add_entry = async {
+        if entry.is_some() {
+            tx.execute(&outbox, &[&source, &next_seq, &version_str, &json]).await?;
+        }
+        Ok(())
+    };
+    let clean_up = async {
+        if applied_upto.is_some() {
+            tx.execute(&cleanup, &[&source, &applied]).await?;
+        }
+        Ok::<_, tokio_postgres::Error>(())
+    };
+    // Polled together, the statements go out back to back: one round trip for all of them.
+    let move_position = async { tx.execute(&position, &[&source, &next_seq, &new_offset]).await };
+    futures::try_join!(add_entry, move_position, clean_up)?;
     tx.commit().await?;
     Ok(Committed { entry, new_orders, skipped_by_offset })
 }
