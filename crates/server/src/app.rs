@@ -41,7 +41,7 @@ impl Application {
         let v2 = V2Ingest::new(redis, &settings.namespace, settings.v2_maxlen);
         let v3 = V3Ingest::new(&settings.kafka)?;
         let topic_task = tokio::spawn(create_topic_when_reachable(settings.kafka.clone()));
-        let listener = TcpListener::bind(settings.listen).await?;
+        let listener = bind(settings.listen)?;
         let in_flight = Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight));
         let state = AppState::new(Services { catalog, pool, projection, v1, v2, v3: Some(v3), prometheus, in_flight, dashboard });
         Ok(Application { listener, state, v1_writers, topic_task, hub_task })
@@ -90,6 +90,19 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// How many connections may wait to be accepted. `TcpListener::bind` uses 128 (std's value):
+/// a burst of new clients then overflows the accept queue, the kernel drops their SYNs, and each
+/// retries a whole second later. A load run opening a few hundred connections at once did that
+/// 200 times. The kernel caps it at `net.core.somaxconn` (4096 by default).
+const BACKLOG: u32 = 4096;
+
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// Creates the v3 topic as soon as the broker answers; `up` must start without it.

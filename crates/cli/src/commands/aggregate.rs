@@ -16,6 +16,8 @@ pub struct Args {
     /// Recompute everything and overwrite (instead of adding what committed since the last run).
     #[arg(long)]
     pub full: bool,
+    #[command(flatten)]
+    pub metrics: super::MetricsArgs,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -25,6 +27,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.every {
         Some(every) if !args.once => {
             let shutdown = crate::shutdown::on_signal();
+            args.metrics.start(shutdown.clone()).await?;
             aggregator.run_every(every, mode, shutdown.cancelled_owned()).await;
         }
         _ => {

@@ -13,3 +13,24 @@ pub async fn sinks(settings: &coffee_server::Settings) -> anyhow::Result<(coffee
     let redis = coffee_store::redis::connect(&settings.redis_url).await?;
     Ok((pool, coffee_store::Projection::new(redis, &settings.namespace)))
 }
+
+/// The metrics listener of a role without an API.
+#[derive(clap::Args, Clone)]
+pub struct MetricsArgs {
+    /// Serve this process's Prometheus metrics (`GET /metrics`) on this address, e.g.
+    /// `127.0.0.1:9105`. Off by default: only this process knows its batch sizes, flush
+    /// latency, lag and the freshness of the orders it counts.
+    #[arg(long, env = "COFFEE_RT_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
+impl MetricsArgs {
+    /// Starts the listener if one was asked for; it stops with `shutdown`.
+    pub async fn start(&self, shutdown: tokio_util::sync::CancellationToken) -> anyhow::Result<()> {
+        if let Some(addr) = self.metrics_listen {
+            let bound = coffee_server::telemetry::serve_metrics(addr, shutdown.cancelled_owned()).await?;
+            println!("metrics: http://{bound}/metrics");
+        }
+        Ok(())
+    }
+}

@@ -35,10 +35,13 @@ pub struct Args {
     pub settings: Settings,
     #[command(flatten)]
     pub processor: ProcessorArgs,
+    #[command(flatten)]
+    pub metrics: super::MetricsArgs,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let shutdown = crate::shutdown::on_signal();
+    args.metrics.start(shutdown.clone()).await?;
     let (pool, projection) = super::sinks(&args.settings).await?;
     coffee_pipeline::relay::check_projection(&pool, &projection, coffee_core::Version::V3).await?;
     let catalog = Arc::new(args.settings.load_catalog()?);

@@ -45,10 +45,13 @@ pub struct Args {
     pub settings: Settings,
     #[command(flatten)]
     pub worker: WorkerArgs,
+    #[command(flatten)]
+    pub metrics: super::MetricsArgs,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let shutdown = crate::shutdown::on_signal();
+    args.metrics.start(shutdown.clone()).await?;
     let (pool, projection) = super::sinks(&args.settings).await?;
     coffee_pipeline::relay::check_projection(&pool, &projection, coffee_core::Version::V2).await?;
     let catalog = Arc::new(args.settings.load_catalog()?);

@@ -8,6 +8,7 @@ mod api_validation;
 mod chaos_postgres;
 mod reconcile;
 mod shutdown;
+mod startup;
 mod v1_path;
 mod v2_path;
 mod v2_recovery;

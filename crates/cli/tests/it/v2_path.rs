@@ -55,3 +55,42 @@ async fn a_batch_flushes_on_its_time_cap_while_entries_keep_coming() {
     task.await.unwrap().unwrap();
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_split_worker_serves_its_own_metrics_and_cleans_its_outbox() {
+    // `serve` and `worker` as separate processes: only the worker knows how fresh the orders
+    // it counts are, so it must export that itself (`--metrics-listen`).
+    let env = TestEnv::new();
+    let app = env.spawn_app().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut worker = env.spawn(&["worker", "--consumer", "split", "--metrics-listen", &listen], &[]);
+    let acked = post_all(&app, "v2", 500, 32).await;
+    assert_eq!(acked.len(), 500);
+    assert!(wait_until(Duration::from_secs(20), || async { env.total_orders(Version::V2).await == 500 }).await, "metrics reach 500");
+
+    let metrics = reqwest::get(format!("http://{listen}/metrics")).await.unwrap().text().await.unwrap();
+    let count = |name: &str| -> f64 {
+        metrics.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+    };
+    assert_eq!(count("coffee_order_freshness_seconds_count{version=\"v2\"}"), 500.0, "{metrics}");
+    assert!(count("coffee_batch_size_count{stage=\"v2_worker\"}") >= 1.0, "{metrics}");
+
+    // Applied deltas are deleted by the source's next transaction: what remains is at most the
+    // last one, already in Redis.
+    let client = env.pool().await.get().await.unwrap();
+    let (left, fence): (i64, i64) = {
+        let r = client.query_one("SELECT count(*), coalesce(max(seq), 0) FROM metrics_outbox WHERE source = 'v2:split'", &[]).await.unwrap();
+        (r.get(0), r.get(1))
+    };
+    let (seq,): (i64,) = {
+        let r = client.query_one("SELECT seq FROM sink_positions WHERE source = 'v2:split'", &[]).await.unwrap();
+        (r.get(0),)
+    };
+    assert!(left <= 1, "{left} outbox entries left after {seq} batches");
+    assert!(left == 0 || fence == seq, "only the newest entry may wait for the next batch");
+    assert_no_drift(&env, Version::V2).await;
+    worker.start_kill().unwrap();
+    worker.wait().await.unwrap();
+    app.stop().await;
+}

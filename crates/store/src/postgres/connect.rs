@@ -44,8 +44,10 @@ pub async fn create_database_if_missing(url: &str) -> anyhow::Result<()> {
     if !exists {
         let sql = format!("CREATE DATABASE \"{}\"", dbname.replace('"', "\"\""));
         if let Err(e) = client.batch_execute(&sql).await {
-            // Another process may have created it in between.
-            if e.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) {
+            // Another process may have created it in between: PostgreSQL says so with
+            // 42P04, or with 23505 from pg_database's unique index when both CREATEs ran at once.
+            use tokio_postgres::error::SqlState;
+            if !matches!(e.code(), Some(c) if *c == SqlState::DUPLICATE_DATABASE || *c == SqlState::UNIQUE_VIOLATION) {
                 return Err(e).context("creating database");
             }
         }
