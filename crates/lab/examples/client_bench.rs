@@ -88,7 +88,7 @@ fn main() {
         println!("closed loop reqwest:           {:>8.0} req/s", n as f64 / d.as_secs_f64());
 
         for rate in [5_000.0, 10_000.0, 15_000.0, 20_000.0, 30_000.0, 40_000.0] {
-            let plan = LoadPlan { target: uri.clone(), rate, duration: d, max_in_flight: 20_000, connections: 512, timeout: Duration::from_secs(5), workers: 0 };
+            let plan = LoadPlan { target: uri.clone(), rate, duration: d, max_in_flight: 20_000, connections: 512, timeout: Duration::from_secs(5), workers: 0, warmup: Duration::ZERO };
             let live = engine::live_for(&plan);
             let out = engine::run(&plan, hyper.clone(), live).await;
             let r = coffee_lab::load::build_report("v2", &url, rate, &out, None);

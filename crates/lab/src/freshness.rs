@@ -74,6 +74,11 @@ impl FreshnessProbe {
         })
     }
 
+    /// The base URL whose `/metrics` this probe reads.
+    pub fn base(&self) -> String {
+        self.metrics.to_string().trim_end_matches("/metrics").to_owned()
+    }
+
     /// The histogram now: `Err` if `/metrics` cannot be read, `Ok(None)` if the series does
     /// not exist yet (a labelled histogram appears with its first observation).
     pub async fn snapshot(&self) -> anyhow::Result<Option<HistogramSnapshot>> {

@@ -71,6 +71,9 @@ pub struct LoadReport {
     pub send_lag_ms_p99: f64,
     /// `null` when the server exports no freshness histogram for this version.
     pub freshness_ms: Option<FreshnessMs>,
+    /// The worst latency (ms) of the requests due in each second of the run.
+    #[serde(default)]
+    pub worst_ms_per_second: Vec<f64>,
 }
 
 impl LoadReport {

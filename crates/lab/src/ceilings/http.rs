@@ -40,6 +40,7 @@ pub async fn validation_ceiling(
             connections: 512,
             timeout: Duration::from_secs(5),
             workers: 0,
+            warmup: Duration::ZERO,
         };
         let outcome = engine::run(&plan, client.clone(), engine::live_for(&plan)).await;
         let r = build_report("http", url, rate, &outcome, None);

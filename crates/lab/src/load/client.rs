@@ -86,6 +86,24 @@ impl HttpClient {
         }
     }
 
+    /// Opens `n` connections to `uri`'s server and leaves them idle in the pool, as wrk and k6
+    /// do before they measure: a run that starts cold opens hundreds of connections in its
+    /// first milliseconds (every early request finds none free), and that burst, not the
+    /// server's steady state, became the p99. Sends `GET /livez`; any answer will do.
+    pub async fn warm_up(&self, uri: &Uri, n: usize) {
+        let mut parts = uri.clone().into_parts();
+        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/livez"));
+        let Ok(livez) = Uri::from_parts(parts) else { return };
+        let one = |livez: Uri| async move {
+            let req = Request::get(livez).body(Full::new(Bytes::new())).expect("static request");
+            if let Ok(resp) = self.inner.request(req).await {
+                let _ = resp.into_body().collect().await;
+            }
+        };
+        let all = futures::future::join_all((0..n).map(|_| one(livez.clone())));
+        let _ = tokio::time::timeout(Duration::from_secs(5), all).await;
+    }
+
     /// GET a text resource (e.g. `/metrics`); errors on non-2xx.
     pub async fn get_text(&self, uri: Uri) -> anyhow::Result<String> {
         let req = Request::get(uri.clone()).body(Full::new(Bytes::new()))?;

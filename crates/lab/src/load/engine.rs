@@ -12,6 +12,9 @@
 //! * `max_in_flight` caps outstanding requests (waiting or on the wire): a request due while
 //!   it is full is not sent, and is *counted* (`in_flight_limit`), never silently delayed.
 //!
+//! Before the first intended time, a few connections (what the rate needs, [`warm_connections`])
+//! are opened, so the run measures the server's steady state rather than a connect storm.
+//!
 //! Each worker records into its own histogram; they are merged at the end.
 
 use std::collections::BTreeMap;
@@ -51,6 +54,19 @@ pub struct LoadPlan {
     pub timeout: Duration,
     /// Worker tasks sharing the schedule; 0 means one per available core.
     pub workers: usize,
+    /// Offered at `rate` before `duration` and left out of every figure: the first second
+    /// of a run starting cold (new connections, a new process's first allocations, the
+    /// server's pools filling) is not the steady state the run is meant to measure.
+    pub warmup: Duration,
+}
+
+impl LoadPlan {
+    /// The whole schedule (warm-up first) and how many of its requests belong to the warm-up.
+    fn schedule(&self) -> (Schedule, u64) {
+        let all = Schedule::new(self.rate, self.warmup + self.duration);
+        let warm = (self.rate * self.warmup.as_secs_f64()).floor() as u64;
+        (all, warm.min(all.total().saturating_sub(1)))
+    }
 }
 
 /// Counters the progress display reads while the run goes on.
@@ -64,6 +80,11 @@ pub struct Live {
     /// Per-worker latency histograms (µs, successes only); only the owner writes, the
     /// progress task reads a few times a second, so the locks are all but uncontended.
     pub latency: Vec<Mutex<Histogram<u64>>>,
+    /// Signalled once, when the measured part of the run begins (after any warm-up).
+    pub measuring: tokio::sync::Notify,
+    /// The worst latency (µs) of the requests due in each second of the schedule: a p99 made
+    /// of one stall and one made of a steady tail look alike; this tells them apart.
+    pub worst_per_second: Vec<AtomicU64>,
 }
 
 impl Live {
@@ -99,6 +120,8 @@ pub struct RunOutcome {
     pub span: Duration,
     /// From the first to the last completion (success or not).
     pub completion_window: Duration,
+    /// The worst latency (µs) of the requests due in each second, failures included.
+    pub worst_per_second: Vec<u64>,
 }
 
 impl RunOutcome {
@@ -127,7 +150,11 @@ struct Shared {
     client: HttpClient,
     target: Uri,
     schedule: Schedule,
+    /// Requests before this index are the warm-up: sent, never counted.
+    first_measured: u64,
     start: Instant,
+    /// When the first measured request is due.
+    measured_start: Instant,
     workers: u64,
     timeout: Duration,
     permits: Arc<Semaphore>,
@@ -145,14 +172,23 @@ struct WorkerResult {
 /// Create the live counters for a plan; hand them to a progress display before [`run`].
 pub fn live_for(plan: &LoadPlan) -> Arc<Live> {
     let workers = worker_count(plan);
+    let (all, warm) = plan.schedule();
     Arc::new(Live {
-        scheduled: Schedule::new(plan.rate, plan.duration).total(),
+        scheduled: all.total() - warm,
+        measuring: tokio::sync::Notify::new(),
         sent: AtomicU64::new(0),
         ok: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         queued: AtomicU64::new(0),
         latency: (0..workers).map(|_| Mutex::new(new_histogram())).collect(),
+        worst_per_second: (0..plan.duration.as_secs_f64().ceil().max(1.0) as usize).map(|_| AtomicU64::new(0)).collect(),
     })
+}
+
+/// Connections opened before the schedule starts: what the rate needs at ~4 ms per request,
+/// plus a margin, within the connection bound.
+fn warm_connections(plan: &LoadPlan) -> usize {
+    ((plan.rate * 0.004).ceil() as usize + 8).min(plan.connections.max(1))
 }
 
 fn worker_count(plan: &LoadPlan) -> usize {
@@ -168,15 +204,24 @@ fn worker_count(plan: &LoadPlan) -> usize {
 /// Run the plan to the end: every scheduled request is sent (or counted as not sent) and
 /// every sent request has completed or timed out.
 pub async fn run(plan: &LoadPlan, client: HttpClient, live: Arc<Live>) -> RunOutcome {
-    let schedule = Schedule::new(plan.rate, plan.duration);
+    client.warm_up(&plan.target, warm_connections(plan)).await;
+    let (schedule, first_measured) = plan.schedule();
     let workers = live.latency.len();
     // A short lead-in so every worker is parked on its timer before request 0 is due.
     let start = Instant::now() + Duration::from_millis(20);
+    let measured_start = start + schedule.offset(first_measured);
+    let signal = live.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep_until(measured_start).await;
+        signal.measuring.notify_one();
+    });
     let shared = Arc::new(Shared {
         client,
         target: plan.target.clone(),
         schedule,
+        first_measured,
         start,
+        measured_start,
         workers: workers as u64,
         timeout: plan.timeout,
         permits: Arc::new(Semaphore::new(plan.max_in_flight.max(1))),
@@ -190,6 +235,7 @@ pub async fn run(plan: &LoadPlan, client: HttpClient, live: Arc<Live>) -> RunOut
     let mut send_lag = new_histogram();
     let mut errors = BTreeMap::new();
     let mut last = start + schedule.span();
+    let span = schedule.span() - schedule.offset(first_measured);
     let mut first: Option<Instant> = None;
     let mut last_done: Option<Instant> = None;
     for h in handles {
@@ -205,19 +251,20 @@ pub async fn run(plan: &LoadPlan, client: HttpClient, live: Arc<Live>) -> RunOut
         }
     }
     RunOutcome {
-        scheduled: schedule.total(),
+        scheduled: schedule.total() - first_measured,
         sent: live.sent.load(Ordering::Relaxed),
         ok: live.ok.load(Ordering::Relaxed),
         latency: live.merged_latency(),
         send_lag,
         errors,
         queued_for_connection: live.queued.load(Ordering::Relaxed),
-        elapsed: last - start,
-        span: schedule.span(),
+        elapsed: last - measured_start,
+        span,
         completion_window: match (first, last_done) {
             (Some(f), Some(l)) => l - f,
             _ => Duration::ZERO,
         },
+        worst_per_second: live.worst_per_second.iter().map(|w| w.load(Ordering::Relaxed)).collect(),
     }
 }
 
@@ -245,8 +292,15 @@ async fn worker(shared: Arc<Shared>, w: usize) -> WorkerResult {
             biased;
             Some(done) = in_flight.next() => {
                 let done: Done = done;
+                if !done.measured {
+                    continue;
+                }
                 last_completion = last_completion.max(done.at);
                 first_completion.get_or_insert(done.at);
+                let second = (done.intended - shared.measured_start).as_secs() as usize;
+                if let Some(w) = shared.live.worst_per_second.get(second) {
+                    w.fetch_max(micros(done.at - done.intended), Ordering::Relaxed);
+                }
                 if done.outcome.is_success() {
                     shared.live.ok.fetch_add(1, Ordering::Relaxed);
                     let mut h = shared.live.latency[w].lock().expect("latency lock");
@@ -262,14 +316,20 @@ async fn worker(shared: Arc<Shared>, w: usize) -> WorkerResult {
                 // machine may wake it late; the lateness is measured, not hidden.
                 while next < total && due_at(next) <= now {
                     let intended = due_at(next);
+                    let measured = next >= shared.first_measured;
                     next += shared.workers;
-                    send_lag.saturating_record(micros(now - intended));
+                    if measured {
+                        send_lag.saturating_record(micros(now - intended));
+                    }
                     match shared.permits.clone().try_acquire_owned() {
                         Ok(permit) => {
-                            shared.live.sent.fetch_add(1, Ordering::Relaxed);
+                            if measured {
+                                shared.live.sent.fetch_add(1, Ordering::Relaxed);
+                            }
                             let body = mix.next_body(&mut rng);
-                            in_flight.push(send(shared.clone(), body, intended, permit));
+                            in_flight.push(send(shared.clone(), body, intended, measured, permit));
                         }
+                        Err(_) if !measured => {}
                         Err(_) => {
                             shared.live.errors.fetch_add(1, Ordering::Relaxed);
                             *errors.entry(IN_FLIGHT_LIMIT.to_string()).or_insert(0) += 1;
@@ -293,6 +353,8 @@ async fn worker(shared: Arc<Shared>, w: usize) -> WorkerResult {
 /// A completed request.
 struct Done {
     outcome: Outcome,
+    /// False for a warm-up request.
+    measured: bool,
     intended: Instant,
     at: Instant,
 }
@@ -303,6 +365,7 @@ async fn send(
     shared: Arc<Shared>,
     body: Bytes,
     intended: Instant,
+    measured: bool,
     permit: OwnedSemaphorePermit,
 ) -> Done {
     let deadline = intended + shared.timeout;
@@ -310,7 +373,9 @@ async fn send(
         let _connection = match shared.connections.clone().try_acquire_owned() {
             Ok(c) => c,
             Err(_) => {
-                shared.live.queued.fetch_add(1, Ordering::Relaxed);
+                if measured {
+                    shared.live.queued.fetch_add(1, Ordering::Relaxed);
+                }
                 shared
                     .connections
                     .clone()
@@ -327,6 +392,7 @@ async fn send(
     drop(permit);
     Done {
         outcome,
+        measured,
         intended,
         at: Instant::now(),
     }

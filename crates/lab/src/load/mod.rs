@@ -30,6 +30,11 @@ pub struct LoadArgs {
     /// Server base URL.
     #[arg(long, default_value = "http://127.0.0.1:8005")]
     pub url: String,
+    /// Base URL whose `/metrics` holds the freshness histogram, when the orders are counted by
+    /// another process than the one serving `--url` (a `worker` or `processor` started with
+    /// `--metrics-listen`). Defaults to `--url`.
+    #[arg(long)]
+    pub metrics_url: Option<String>,
     /// Print one JSON line instead of the table (and no progress bar).
     #[arg(long)]
     pub json: bool,
@@ -44,6 +49,10 @@ pub struct LoadArgs {
     /// A request with no response this long after its intended send time is a `timeout`.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     pub timeout: Duration,
+    /// Offer the same rate this long first, and leave it out of every figure (latency,
+    /// errors, freshness): the run then measures the steady state, not its own cold start.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    pub warmup: Duration,
     /// Longest wait after the run for accepted orders to be counted (freshness drain).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
     pub drain_timeout: Duration,
@@ -57,10 +66,12 @@ impl LoadArgs {
             rate,
             duration,
             url: url.into(),
+            metrics_url: None,
             json: true,
             max_in_flight: 20_000,
             connections: 512,
             timeout: Duration::from_secs(10),
+            warmup: Duration::ZERO,
             drain_timeout: Duration::from_secs(30),
         }
     }
@@ -116,17 +127,21 @@ pub async fn run_load_with_drain(args: &LoadArgs, drain: DrainPolicy) -> anyhow:
     anyhow::ensure!(!args.duration.is_zero(), "--duration must be > 0");
     let target_text = args.version.order_url(&args.url);
     let client = HttpClient::new();
-    let probe = FreshnessProbe::new(client.clone(), &args.url, args.version)?;
-    let before = match probe.snapshot().await {
-        Ok(b) => Some(b),
-        Err(e) => {
-            tracing::warn!(
-                "freshness unavailable, cannot read {}/metrics: {e:#}",
-                args.url
-            );
-            None
+    let metrics_url = args.metrics_url.as_deref().unwrap_or(&args.url);
+    let probe = FreshnessProbe::new(client.clone(), metrics_url, args.version)?;
+    // Without a warm-up the freshness baseline is read before the run; with one, when the
+    // measured part begins (orders of the warm-up still in the pipeline then, a few dozen at
+    // most, end up in the run's figure).
+    let read_before = |probe: FreshnessProbe| async move {
+        match probe.snapshot().await {
+            Ok(b) => Some(b),
+            Err(e) => {
+                tracing::warn!("freshness unavailable, cannot read {}/metrics: {e:#}", probe.base());
+                None
+            }
         }
     };
+    let early_before = if args.warmup.is_zero() { Some(read_before(probe.clone()).await) } else { None };
 
     let plan = LoadPlan {
         target: target_text.parse()?,
@@ -136,11 +151,24 @@ pub async fn run_load_with_drain(args: &LoadArgs, drain: DrainPolicy) -> anyhow:
         connections: args.connections,
         timeout: args.timeout,
         workers: 0,
+        warmup: args.warmup,
     };
     let live = engine::live_for(&plan);
+    let late_before = early_before.is_none().then(|| {
+        let (live, probe) = (live.clone(), probe.clone());
+        tokio::spawn(async move {
+            live.measuring.notified().await;
+            read_before(probe).await
+        })
+    });
     let progress = Progress::start(live.clone(), &format!("load {}", args.version), args.json);
     let outcome = engine::run(&plan, client, live).await;
     progress.finish();
+    let before = match (early_before, late_before) {
+        (Some(b), _) => b,
+        (None, Some(task)) => task.await?,
+        (None, None) => None,
+    };
 
     let freshness = match before {
         Some(before) => match probe.measure(before.as_ref(), outcome.ok, drain).await {
@@ -190,5 +218,6 @@ pub fn build_report(
             round3(outcome.send_lag.value_at_quantile(0.99) as f64 / 1000.0)
         },
         freshness_ms: freshness.and_then(|f| f.ms),
+        worst_ms_per_second: outcome.worst_per_second.iter().map(|us| round3(*us as f64 / 1000.0)).collect(),
     }
 }

@@ -42,6 +42,32 @@ async fn open_loop_p99_includes_a_one_second_stall() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_up_is_offered_but_left_out_of_every_figure() {
+    let _shared = crate::common::EXCLUSIVE.read().await;
+    // The server stalls from 0.5 s to 1.5 s after its first order: inside a 2 s warm-up.
+    let url = common::serve(common::stalling_router()).await;
+    let mut a = args(ApiVersion::V2, 200.0, 1.0, &url);
+    a.warmup = Duration::from_secs(2);
+    let r = run_load(a).await.unwrap();
+    assert_eq!(r.scheduled, 200, "only the measured second is scheduled: {r:?}");
+    assert_eq!((r.sent, r.ok, r.errors), (200, 200, 0), "{r:?}");
+    assert!(r.latency_ms.max < 300.0, "the stall was in the warm-up, not the run: {r:?}");
+    assert_eq!(r.worst_ms_per_second.len(), 1, "{r:?}");
+    assert!(r.duration_s >= 0.99 && r.duration_s < 1.5, "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timeline_points_at_the_second_that_stalled() {
+    let _shared = crate::common::EXCLUSIVE.read().await;
+    let url = common::serve(common::stalling_router()).await;
+    let r = run_load(args(ApiVersion::V2, 200.0, 3.0, &url)).await.unwrap();
+    let w = &r.worst_ms_per_second;
+    assert_eq!(w.len(), 3, "{r:?}");
+    assert!(w[0] >= 900.0, "requests due from 0.5 s wait for the stall to end: {w:?}");
+    assert!(w[2] < 300.0, "the last second is after the stall: {w:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fast_server_gets_the_offered_rate() {
     let _shared = crate::common::EXCLUSIVE.read().await;
     let url = common::serve(common::fast_router()).await;
