@@ -33,8 +33,8 @@ pub fn prometheus() -> PrometheusHandle {
                 .install_recorder()
                 .expect("one recorder per process");
             // A histogram keeps every raw sample until something drains it; `install_recorder`
-            // leaves that to the caller. Unscraped, 10,000 orders/s grew the heap by ~0.5 GB an
-            // hour; drained every second, memory stays flat whether or not anyone scrapes.
+            // leaves that to the caller. Unscraped, 100,000 v2 orders grew `serve` by 18.6 MB
+            // (~6.7 GB an hour at 10,000/s); drained every second, it grew 3 MB and stayed there.
             let upkeep = handle.clone();
             std::thread::Builder::new()
                 .name("metrics-upkeep".into())
