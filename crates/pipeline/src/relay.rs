@@ -2,9 +2,10 @@
 //! source.
 //!
 //! A writer applies its own entry right after committing it (the fast path, which gives v2 and
-//! v3 their low freshness) and deletes it in its next transaction. When applying fails, or the process dies first, the entry stays in
-//! PostgreSQL; it is applied by the same writer's next [`apply_committed`] (the fence reports a
-//! gap and [`drain`] fills it) or by the periodic [`sweep`] that adopts dead writers' entries.
+//! v3 their low freshness) and deletes it in its next transaction. When applying fails, or the
+//! process dies first, the entry stays in PostgreSQL; it is applied by the same writer's next
+//! [`apply_committed`] (the fence reports a gap and [`drain`] fills it) or by the periodic
+//! [`sweep`] that adopts dead writers' entries (and, as no-ops, a stopped writer's last one).
 
 use std::time::Duration;
 
