@@ -60,7 +60,7 @@ pub struct AggregatorArgs {
     #[arg(
         long,
         env = "COFFEE_LAB_PG_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+        default_value = "postgres://coffee:coffee@127.0.0.1:5432/postgres"
     )]
     pub pg_url: String,
     /// Redis URL for the aggregator's projection (a scratch namespace, removed after).
@@ -728,8 +728,8 @@ mod tests {
     #[test]
     fn database_name_is_replaced() {
         assert_eq!(
-            with_dbname("postgres://postgres@127.0.0.1:5432/postgres", "x"),
-            "postgres://postgres@127.0.0.1:5432/x"
+            with_dbname("postgres://coffee:coffee@127.0.0.1:5432/postgres", "x"),
+            "postgres://coffee:coffee@127.0.0.1:5432/x"
         );
         assert_eq!(
             with_dbname("postgres://u:p@h/db?sslmode=disable", "x"),

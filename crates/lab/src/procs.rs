@@ -11,7 +11,7 @@ use serde::Serialize;
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 /// The process names the sweep watches by default.
-pub const DEFAULT_PROCESSES: [&str; 4] = ["coffee-rt", "postgres", "redis-server", "nisshi"];
+pub const DEFAULT_PROCESSES: [&str; 4] = ["coffee-rt", "postgres", "redis-server", "java"];
 
 /// Name under which the lab's own process is reported.
 pub const SELF_NAME: &str = "load-generator";

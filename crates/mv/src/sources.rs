@@ -14,7 +14,7 @@ pub struct SourceArgs {
     #[arg(
         long,
         env = "MV_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1/coffee_mv"
+        default_value = "postgres://coffee:coffee@127.0.0.1/coffee_mv"
     )]
     pub database_url: String,
     /// Kafka bootstrap servers.

@@ -40,7 +40,7 @@ fn rss_mb() -> f64 {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let id = Uuid::new_v4().simple().to_string()[..10].to_owned();
-    let kafka = KafkaSettings { brokers: args.brokers.clone(), topic: format!("backlog_{id}"), group: format!("backlog_{id}"), partitions: args.partitions };
+    let kafka = KafkaSettings { brokers: args.brokers.clone(), topic: format!("backlog_{id}"), group: format!("backlog_{id}"), partitions: args.partitions, replication_factor: 1, producer_linger: Duration::from_millis(20) };
     ensure_topic(&kafka, &kafka.topic, kafka.partitions).await?;
 
     let producer: FutureProducer = kafka.client_config().set("linger.ms", "20").set("batch.num.messages", "10000").set("queue.buffering.max.messages", "1000000").create()?;
@@ -73,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let produce_s = started.elapsed().as_secs_f64();
 
-    let database_url = format!("postgres://postgres@127.0.0.1:5432/backlog_{id}");
+    let database_url = format!("postgres://coffee:coffee@127.0.0.1:5432/backlog_{id}");
     let pool = postgres::connect(&database_url, 8).await?;
     postgres::migrate(&pool).await?;
     let projection = Projection::new(coffee_store::redis::connect("redis://127.0.0.1:6379/0").await?, &format!("backlog_{id}:"));
@@ -107,7 +107,7 @@ async fn main() -> anyhow::Result<()> {
         })
     );
     drop(pool);
-    let (client, conn) = tokio_postgres::connect("postgres://postgres@127.0.0.1:5432/postgres", tokio_postgres::NoTls).await?;
+    let (client, conn) = tokio_postgres::connect("postgres://coffee:coffee@127.0.0.1:5432/postgres", tokio_postgres::NoTls).await?;
     tokio::spawn(conn);
     client.batch_execute(&format!("DROP DATABASE IF EXISTS backlog_{id} WITH (FORCE)")).await?;
     Ok(())

@@ -80,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// The run's own database on DATABASE_URL's server.
 fn database_url() -> String {
-    let server = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let server = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://coffee:coffee@127.0.0.1:5432/postgres".into());
     let server = server.rsplit_once('/').map(|(s, _)| s.to_owned()).unwrap_or(server);
     format!("{server}/coffee_bench_ws_{}", std::process::id())
 }

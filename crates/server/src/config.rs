@@ -13,7 +13,7 @@ pub struct Settings {
     pub listen: SocketAddr,
 
     /// PostgreSQL URL; the database is created if it is missing.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/coffee_rt")]
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://coffee:coffee@127.0.0.1:5432/coffee_rt")]
     pub database_url: String,
 
     /// Redis URL.

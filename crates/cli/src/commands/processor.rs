@@ -1,6 +1,6 @@
 use std::{sync::Arc, time::Duration};
 
-use coffee_pipeline::v3::{Processor, ProcessorConfig};
+use coffee_pipeline::v3::{GroupProtocol, Processor, ProcessorConfig};
 use coffee_server::Settings;
 
 #[derive(clap::Args, Clone)]
@@ -15,16 +15,21 @@ pub struct ProcessorArgs {
     /// Consumer-group session timeout.
     #[arg(long, env = "COFFEE_RT_V3_SESSION_TIMEOUT", default_value = "6s", value_parser = humantime::parse_duration)]
     pub session_timeout: Duration,
-    /// The broker's long-poll time (`fetch.wait.max.ms`). nisshi reads a fetch for about half of
-    /// it, so below ~50ms a backlog catch-up starves; 100ms caught up fastest here (docs/PERFORMANCE.md).
+    /// The broker's long-poll time (`fetch.wait.max.ms`): how long an idle fetch waits for a
+    /// record. Kafka answers as soon as one arrives, so it costs no latency under load; it
+    /// bounds idle polling (docs/PERFORMANCE.md has the measurements).
     #[arg(long, env = "COFFEE_RT_V3_FETCH_WAIT", default_value = "100ms", value_parser = humantime::parse_duration)]
     pub fetch_wait: Duration,
+    /// Consumer-group protocol: `classic`, or `consumer` (KIP-848, Kafka 4.0+: incremental
+    /// rebalances; the session timeout is then the broker's).
+    #[arg(long, env = "COFFEE_RT_V3_GROUP_PROTOCOL", value_enum, default_value = "classic")]
+    pub group_protocol: GroupProtocol,
 }
 
 impl ProcessorArgs {
     pub fn build(&self, settings: &Settings, pool: coffee_store::PgPool, projection: coffee_store::Projection, catalog: Arc<coffee_core::Catalog>) -> anyhow::Result<Processor> {
         anyhow::ensure!(self.window <= Duration::from_secs(1), "--window must be at most 1s");
-        let config = ProcessorConfig { window: self.window, max_batch: self.max_batch, session_timeout: self.session_timeout, fetch_wait: self.fetch_wait, ..Default::default() };
+        let config = ProcessorConfig { window: self.window, max_batch: self.max_batch, session_timeout: self.session_timeout, fetch_wait: self.fetch_wait, group_protocol: self.group_protocol, ..Default::default() };
         Ok(Processor::new(config, settings.kafka.clone(), &settings.database_url, pool, projection, catalog))
     }
 }

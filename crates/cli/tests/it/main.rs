@@ -1,12 +1,14 @@
-//! Integration tests of coffee-rt against real PostgreSQL, Redis and the Kafka-protocol broker.
+//! Integration tests of coffee-rt against real PostgreSQL, Redis and Apache Kafka.
 //! One binary, one module per capability. Each test has its own database, Redis namespace and
 //! topic; a missing service fails the test, it never skips.
 
+mod services;
 mod support;
 
 mod api_validation;
 mod chaos_postgres;
 mod reconcile;
+mod restarts;
 mod shutdown;
 mod startup;
 mod v1_path;

@@ -24,7 +24,8 @@ use tokio::{
 };
 use uuid::Uuid;
 
-pub const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub const PG_ADMIN: &str = "postgres://coffee:coffee@127.0.0.1:5432/postgres";
+pub const REDIS: &str = "redis://127.0.0.1:6379/0";
 
 pub fn brokers() -> String {
     std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
@@ -40,6 +41,7 @@ struct Wrapper {
 pub struct TestEnv {
     pub id: String,
     pub database_url: String,
+    pub redis_url: String,
     pub namespace: String,
     pub topic: String,
     pub settings: Settings,
@@ -52,8 +54,14 @@ impl TestEnv {
 
     /// As `new`, but the app reaches PostgreSQL through `port` (a [`Proxy`]).
     pub fn with_database_port(port: u16) -> TestEnv {
+        Self::with_services(port, REDIS)
+    }
+
+    /// As `new`, but on the PostgreSQL at `pg_port` and the Redis at `redis_url` (private
+    /// servers a test may kill, see `services`).
+    pub fn with_services(port: u16, redis_url: &str) -> TestEnv {
         let id = format!("t{}", &Uuid::new_v4().simple().to_string()[..12]);
-        let database_url = format!("postgres://postgres@127.0.0.1:{port}/coffee_{id}");
+        let database_url = format!("postgres://coffee:coffee@127.0.0.1:{port}/coffee_{id}");
         let namespace = format!("{id}:");
         let topic = format!("orders_{id}");
         let settings = Wrapper::parse_from([
@@ -62,6 +70,8 @@ impl TestEnv {
             "127.0.0.1:0",
             "--database-url",
             &database_url,
+            "--redis-url",
+            redis_url,
             "--namespace",
             &namespace,
             "--topic",
@@ -74,14 +84,14 @@ impl TestEnv {
             "8",
         ])
         .settings;
-        TestEnv { id, database_url, namespace, topic, settings }
+        TestEnv { id, database_url, redis_url: redis_url.to_owned(), namespace, topic, settings }
     }
 
     /// Environment variables that point a child `coffee-rt` at this world.
     pub fn envs(&self) -> Vec<(&'static str, String)> {
         vec![
             ("DATABASE_URL", self.database_url.clone()),
-            ("REDIS_URL", "redis://127.0.0.1:6379/0".into()),
+            ("REDIS_URL", self.redis_url.clone()),
             ("COFFEE_RT_NAMESPACE", self.namespace.clone()),
             ("KAFKA_TOPIC", self.topic.clone()),
             ("KAFKA_GROUP", self.settings.kafka.group.clone()),
@@ -97,12 +107,12 @@ impl TestEnv {
     }
 
     pub async fn projection(&self) -> Projection {
-        let conn = coffee_store::redis::connect("redis://127.0.0.1:6379/0").await.expect("Redis must be running");
+        let conn = coffee_store::redis::connect(&self.redis_url).await.expect("Redis must be running");
         Projection::new(conn, &self.namespace)
     }
 
     pub async fn redis(&self) -> redis::aio::ConnectionManager {
-        coffee_store::redis::connect("redis://127.0.0.1:6379/0").await.expect("Redis must be running")
+        coffee_store::redis::connect(&self.redis_url).await.expect("Redis must be running")
     }
 
     /// Rows of `version` in PostgreSQL.
@@ -145,6 +155,9 @@ impl Drop for TestEnv {
     fn drop(&mut self) {
         let db = format!("coffee_{}", self.id);
         let ns = self.namespace.clone();
+        let redis_url = self.redis_url.clone();
+        let topics = [self.topic.clone(), self.settings.kafka.dead_letter_topic()];
+        let kafka = self.settings.kafka.clone();
         // Best-effort cleanup on a thread of its own (Drop may run inside a runtime).
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -153,7 +166,8 @@ impl Drop for TestEnv {
                     tokio::spawn(conn);
                     let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)")).await;
                 }
-                if let Ok(client) = redis::Client::open("redis://127.0.0.1:6379/0") {
+                let _ = coffee_pipeline::v3::delete_topics(&kafka, &topics).await;
+                if let Ok(client) = redis::Client::open(redis_url.as_str()) {
                     if let Ok(mut c) = client.get_multiplexed_async_connection().await {
                         let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{ns}*")).query_async(&mut c).await.unwrap_or_default();
                         if !keys.is_empty() {
@@ -246,23 +260,36 @@ pub async fn post_many(app: &TestApp, version: &str, n: usize, concurrency: usiz
 /// Posts `n` orders like a well-behaved client: a 503 is retried with the same body (same
 /// `order_id`) until it is acknowledged. Returns the ids, all of them acknowledged.
 pub async fn post_all(app: &TestApp, version: &str, n: usize, concurrency: usize) -> Vec<String> {
+    post_all_within(app, version, n, concurrency, Duration::from_secs(6)).await
+}
+
+/// As `post_all`, retrying each order for up to `patience` (an outage the test causes).
+pub async fn post_all_within(app: &TestApp, version: &str, n: usize, concurrency: usize, patience: Duration) -> Vec<String> {
     use futures::StreamExt;
     futures::stream::iter(0..n)
         .map(|i| async move {
             let o = order(i);
-            for _ in 0..30 {
+            let deadline = tokio::time::Instant::now() + patience;
+            loop {
                 let (status, body) = app.post(version, &o).await;
                 match status {
                     200..=299 => return o["order_id"].as_str().unwrap().to_owned(),
-                    503 => tokio::time::sleep(Duration::from_millis(200)).await,
+                    503 if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(200)).await,
+                    503 => panic!("{version}: order {} never acknowledged within {patience:?}", o["order_id"]),
                     other => panic!("{version} answered {other}: {body}"),
                 }
             }
-            panic!("{version}: order {} never acknowledged", o["order_id"]);
         })
         .buffer_unordered(concurrency)
         .collect()
         .await
+}
+
+/// How many of the `acked` order ids PostgreSQL holds.
+pub async fn stored(env: &TestEnv, acked: &[String]) -> i64 {
+    let pool = env.pool().await;
+    let ids: Vec<Uuid> = acked.iter().map(|s| s.parse().unwrap()).collect();
+    pool.get().await.unwrap().query_one("SELECT count(*) FROM orders WHERE order_id = ANY($1)", &[&ids]).await.unwrap().get(0)
 }
 
 /// Polls `check` until it returns true or `timeout` passes.

@@ -8,8 +8,7 @@ use coffee_pipeline::v2::{Worker, WorkerConfig};
 use crate::support::*;
 
 pub fn start_worker(env: &TestEnv, config: WorkerConfig, pool: coffee_store::PgPool, projection: coffee_store::Projection) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
-    let worker = Worker::new(config, pool, projection, Arc::new(Catalog::default()), "redis://127.0.0.1:6379/0");
-    let _ = env;
+    let worker = Worker::new(config, pool, projection, Arc::new(Catalog::default()), &env.redis_url);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(worker.run(async move {
         let _ = stopped.await;

@@ -33,7 +33,7 @@ SELECT id, 'v2', d, s, c, ts, now()
 FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::timestamptz[]) AS t(id, d, s, c, ts)";
 
 /// Measure batched inserts. `admin_url` is a libpq-style URL of a database the user may
-/// `CREATE DATABASE` from, e.g. `postgres://postgres@127.0.0.1:5432/postgres`.
+/// `CREATE DATABASE` from, e.g. `postgres://coffee:coffee@127.0.0.1:5432/postgres`.
 pub async fn insert_ceiling(admin_url: &str, opts: CeilingOpts) -> anyhow::Result<Ceiling> {
     let admin_cfg: Config = admin_url
         .parse()

@@ -71,7 +71,7 @@ pub fn render(report: &SweepReport, previous: Option<&str>) -> String {
          - **Steps.** Offered rates {} orders/s, {} s each, until the path breaks; after each step the lab waits up to {} s for accepted orders to be counted.\n\
          - **Freshness** is the server's own per-order delay from API acceptance to the order being counted in the Redis metrics (`coffee_order_freshness_seconds`), differenced over the step.\n\
          - **Backlog probe:** {}.\n\
-         - **CPU and RSS** of `coffee-rt`, `postgres`, `redis-server` and `nisshi` (all processes of each name) are sampled every second during the load; CPU is in % of one core. RSS is summed over the processes of a name, so memory they share (PostgreSQL's shared buffers) is counted once per process: an upper bound.\n",
+         - **CPU and RSS** of `coffee-rt`, `postgres`, `redis-server` and `java` (the Kafka broker; all processes of each name) are sampled every second during the load; CPU is in % of one core. RSS is summed over the processes of a name, so memory they share (PostgreSQL's shared buffers) is counted once per process: an upper bound.\n",
         rates.join(", "),
         p.step_duration.as_secs_f64(),
         p.drain_timeout.as_secs_f64(),

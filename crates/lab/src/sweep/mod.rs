@@ -71,7 +71,7 @@ pub struct SweepArgs {
     #[arg(
         long,
         env = "COFFEE_LAB_PG_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+        default_value = "postgres://coffee:coffee@127.0.0.1:5432/postgres"
     )]
     pub pg_url: String,
     /// Redis URL for the XADD ceiling.

@@ -10,7 +10,7 @@ use coffee_lab::aggregator::{
 use coffee_lab::sweep::BenchCommand;
 use tokio::time::Instant;
 
-const PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+const PG: &str = "postgres://coffee:coffee@127.0.0.1:5432/postgres";
 const REDIS: &str = "redis://127.0.0.1:6379";
 
 async fn admin() -> tokio_postgres::Client {

@@ -10,7 +10,7 @@ use coffee_lab::ceilings::{CeilingOpts, http, kafka, postgres, redis};
 
 use crate::common;
 
-const PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+const PG: &str = "postgres://coffee:coffee@127.0.0.1:5432/postgres";
 const REDIS: &str = "redis://127.0.0.1:6379";
 
 fn short() -> CeilingOpts {
@@ -44,7 +44,7 @@ async fn postgres_batched_insert_ceiling() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_ceiling_fails_loudly_without_a_server() {
     let _shared = crate::common::EXCLUSIVE.read().await;
-    let err = postgres::insert_ceiling("postgres://postgres@127.0.0.1:1/postgres", short())
+    let err = postgres::insert_ceiling("postgres://coffee:coffee@127.0.0.1:1/postgres", short())
         .await
         .unwrap_err();
     assert!(format!("{err:#}").contains("cannot connect"), "{err:#}");

@@ -15,7 +15,7 @@ use coffee_pipeline::v3::{Processor, ProcessorConfig};
 use coffee_server::{Application, Settings};
 use tokio::sync::watch;
 
-const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+const PG_ADMIN: &str = "postgres://coffee:coffee@127.0.0.1:5432/postgres";
 const REDIS: &str = "redis://127.0.0.1:6379/0";
 
 #[derive(Parser)]
@@ -45,7 +45,7 @@ impl World {
             "--listen",
             "127.0.0.1:0",
             "--database-url",
-            &format!("postgres://postgres@127.0.0.1:5432/coffee_{id}"),
+            &format!("postgres://coffee:coffee@127.0.0.1:5432/coffee_{id}"),
             "--redis-url",
             REDIS,
             "--namespace",

@@ -57,7 +57,7 @@ pub struct BenchArgs {
     #[arg(
         long,
         env = "MV_BENCH_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1/mv_bench"
+        default_value = "postgres://coffee:coffee@127.0.0.1/mv_bench"
     )]
     pub database_url: String,
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]

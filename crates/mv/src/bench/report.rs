@@ -247,7 +247,7 @@ const MD_METHOD: &str = r#"
 * **Rebuild.** The engine is built from the snapshot, then both topics are replayed from the
   beginning to the watermarks they had when the rebuild started: the initial 5,000 prices and
   20,000 intraday position changes (holding changes, new orders, cancels) that the bench
-  published on fresh topics on the local `nisshi` broker. Events carry absolute state, so the
+  published on fresh topics on the local Kafka broker. Events carry absolute state, so the
   replay is idempotent over a newer snapshot.
 * **Memory.** Each strategy runs in its own child process (the bench re-executes itself), so
   its RSS is its own: `state MB` is the RSS growth across the rebuild, `RSS MB` the resident

@@ -33,13 +33,13 @@ pub fn require_broker() -> String {
     let addr = b.split(',').next().unwrap().to_string();
     if let Err(e) = std::net::TcpStream::connect(&addr) {
         panic!(
-            "Kafka broker not reachable at {addr} ({e}); start nisshi (see crates/mv tests) or set KAFKA_BROKERS"
+            "Kafka broker not reachable at {addr} ({e}); scripts/test starts Apache Kafka there, or set KAFKA_BROKERS"
         );
     }
     b
 }
 
-pub const PG_BASE: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub const PG_BASE: &str = "postgres://coffee:coffee@127.0.0.1:5432/postgres";
 
 /// A database of its own, dropped when the guard goes away.
 pub struct TestDb {

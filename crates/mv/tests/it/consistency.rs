@@ -40,6 +40,11 @@ fn overviews_never_mix_price_versions() {
                 u.price.0 += 1 + (n as i64 % 7);
                 let snap = e.apply_price(&u);
                 s.lock().unwrap().push(snap);
+                // Let the readers run between versions even when the machine is busy and the
+                // scheduler would otherwise leave this thread on the core for the whole loop.
+                if n % 500 == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
             }
             done.store(true, Ordering::SeqCst);
         })

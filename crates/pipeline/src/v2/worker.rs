@@ -119,6 +119,18 @@ impl Worker {
                     }
                 }
                 Ok(_) => {}
+                Err(e) if e.code() == Some("NOGROUP") => {
+                    // Redis came back without the stream or the group (restarted empty, a
+                    // failover to an empty replica, FLUSHALL). Orders the API accepts from now
+                    // on go to a new stream: recreate the group at `0` so they are all read.
+                    // Whatever is replayed, PostgreSQL deduplicates by order id.
+                    tracing::warn!("the v2 consumer group is gone; recreating it at 0");
+                    metrics::counter!("coffee_v2_group_recreated_total").increment(1);
+                    if let Err(e) = ensure_group(&mut conn, self.projection.namespace()).await {
+                        tracing::warn!(error = %e, "recreating the v2 consumer group failed");
+                        sleep(Duration::from_millis(500)).await;
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "XREADGROUP failed; reconnecting");
                     sleep(Duration::from_millis(500)).await;

@@ -23,7 +23,7 @@ use coffee_core::{Catalog, Order, OrderRecord, Version};
 use coffee_store::{PgPool, Projection, postgres};
 use rdkafka::{
     ClientContext, Message, Offset, TopicPartitionList,
-    consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer},
+    consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer},
     message::{Header, OwnedHeaders, OwnedMessage},
     producer::{FutureProducer, FutureRecord},
     types::RDKafkaRespErr,
@@ -34,6 +34,18 @@ use tokio::time::{Instant, sleep};
 use super::{KafkaSettings, ensure_topic};
 use crate::{error::is_transient_pg, fault, relay};
 
+/// Which consumer-group protocol the processors speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GroupProtocol {
+    /// The classic protocol: the client-side assignor, eager rebalances (every member stops
+    /// and rejoins), and the client's own session timeout.
+    Classic,
+    /// KIP-848 (Kafka 4.0+): the broker assigns and rebalances incrementally, so a member
+    /// joining or leaving moves only the partitions that change hands. Session timeout and
+    /// heartbeat are the broker's settings (`group.consumer.session.timeout.ms`).
+    Consumer,
+}
+
 #[derive(Debug, Clone)]
 pub struct ProcessorConfig {
     /// Longest a record waits in its partition's window before the flush.
@@ -43,11 +55,11 @@ pub struct ProcessorConfig {
     pub session_timeout: Duration,
     /// Outbox entries older than this are adopted from processors that died.
     pub sweep_older_than: Duration,
-    /// The broker's long-poll time (`fetch.wait.max.ms`). It also bounds how long a broker may
-    /// spend reading one fetch: nisshi stops assembling records at about half of it, so a tiny
-    /// value starves a backlog catch-up, and an idle consumer re-polls storage several times
-    /// per wait, so a tiny value also burns CPU in the broker and its database.
+    /// The broker's long-poll time (`fetch.wait.max.ms`). Kafka answers a fetch as soon as a
+    /// record is there, so under load this costs nothing; idle, it is how often the consumer
+    /// asks again, so a tiny value only burns CPU in the processor and the broker.
     pub fetch_wait: Duration,
+    pub group_protocol: GroupProtocol,
 }
 
 impl Default for ProcessorConfig {
@@ -58,6 +70,7 @@ impl Default for ProcessorConfig {
             session_timeout: Duration::from_secs(6),
             sweep_older_than: Duration::from_secs(10),
             fetch_wait: Duration::from_millis(100),
+            group_protocol: GroupProtocol::Classic,
         }
     }
 }
@@ -95,7 +108,13 @@ impl ConsumerContext for Context {
                     tpl.set_partition_offset(&self.topic, *p, offset).expect("partition from this list");
                 }
                 tracing::info!(?partitions, "v3 partitions assigned; resuming from PostgreSQL's offsets");
-                if let Err(e) = base.assign(tpl) {
+                // The cooperative protocol (KIP-848's, or cooperative-sticky) hands over only
+                // the partitions that change owner; eager rebalances replace the whole set.
+                let done = match base.rebalance_protocol() {
+                    RebalanceProtocol::Cooperative => base.incremental_assign(tpl),
+                    _ => base.assign(tpl),
+                };
+                if let Err(e) = done {
                     tracing::error!(error = %e, "assign failed");
                 }
                 self.events.lock().expect("events").push(Rebalanced::Assigned(partitions));
@@ -103,7 +122,11 @@ impl ConsumerContext for Context {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
                 tracing::info!(?partitions, "v3 partitions revoked");
-                if let Err(e) = base.unassign() {
+                let done = match base.rebalance_protocol() {
+                    RebalanceProtocol::Cooperative => base.incremental_unassign(tpl),
+                    _ => base.unassign(),
+                };
+                if let Err(e) = done {
                     tracing::error!(error = %e, "unassign failed");
                 }
                 self.events.lock().expect("events").push(Rebalanced::Revoked(partitions));
@@ -202,18 +225,22 @@ impl Processor {
             }
         }
         let context = Context { database_url: self.database_url.clone(), topic: self.kafka.topic.clone(), events: Mutex::new(Vec::new()) };
-        let consumer: Arc<StreamConsumer<Context>> = Arc::new(self
-            .kafka
-            .client_config()
+        let mut config = self.kafka.client_config();
+        config
             .set("group.id", &self.kafka.group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", self.config.session_timeout.as_millis().to_string())
-            .set("heartbeat.interval.ms", (self.config.session_timeout.as_millis() / 3).to_string())
-            .set("partition.assignment.strategy", "range")
-            .set("fetch.wait.max.ms", self.config.fetch_wait.as_millis().to_string())
-            .create_with_context(context)?);
+            .set("fetch.wait.max.ms", self.config.fetch_wait.as_millis().to_string());
+        match self.config.group_protocol {
+            GroupProtocol::Classic => config
+                .set("group.protocol", "classic")
+                .set("session.timeout.ms", self.config.session_timeout.as_millis().to_string())
+                .set("heartbeat.interval.ms", (self.config.session_timeout.as_millis() / 3).to_string())
+                .set("partition.assignment.strategy", "range"),
+            GroupProtocol::Consumer => config.set("group.protocol", "consumer"),
+        };
+        let consumer: Arc<StreamConsumer<Context>> = Arc::new(config.create_with_context(context)?);
         consumer.subscribe(&[&self.kafka.topic])?;
         let dead_letters: FutureProducer = self.kafka.client_config().set("message.timeout.ms", "5000").create()?;
         tracing::info!(topic = %self.kafka.topic, "v3 processor started");
@@ -351,7 +378,7 @@ impl Processor {
     async fn maintain(&self, consumer: &Arc<StreamConsumer<Context>>) -> anyhow::Result<()> {
         relay::sweep(&self.pool, &self.projection, "v3:%", self.config.sweep_older_than).await?;
         let partitions: Vec<i32> = consumer.assignment()?.elements().iter().map(|e| e.partition()).collect();
-        // `fetch_watermarks` blocks until the broker answers (~100 ms from nisshi); on a runtime
+        // `fetch_watermarks` blocks until the broker answers (a round trip, longer under load); on a runtime
         // worker it stalled every request scheduled on that thread, so it runs off the runtime.
         let (c, topic) = (Arc::clone(consumer), self.kafka.topic.clone());
         let highs: Vec<(i32, i64)> = tokio::task::spawn_blocking(move || {

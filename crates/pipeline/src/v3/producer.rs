@@ -24,7 +24,7 @@ impl V3Ingest {
             .client_config()
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("linger.ms", "1")
+            .set("linger.ms", format!("{}", settings.producer_linger.as_secs_f64() * 1000.0))
             .set("compression.type", "none")
             // A record not acknowledged within this is reported failed, so the API answers 503
             // within 2 s when the broker is away instead of hanging.

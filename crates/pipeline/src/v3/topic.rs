@@ -10,7 +10,7 @@ use rdkafka::{
 /// Where the broker is and which topic carries v3 orders.
 #[derive(Debug, Clone, clap::Args)]
 pub struct KafkaSettings {
-    /// Kafka bootstrap servers (any Kafka-protocol broker: Kafka, Redpanda, nisshi).
+    /// Kafka bootstrap servers (Apache Kafka, Redpanda or a managed Kafka).
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     pub brokers: String,
 
@@ -22,9 +22,19 @@ pub struct KafkaSettings {
     #[arg(long = "group", env = "KAFKA_GROUP", default_value = "coffee-processors")]
     pub group: String,
 
-    /// Partitions of a topic this process creates.
-    #[arg(long, env = "KAFKA_PARTITIONS", default_value_t = 4)]
+    /// Partitions of a topic this process creates: the most processors that can share the work.
+    #[arg(long, env = "KAFKA_PARTITIONS", default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..))]
     pub partitions: i32,
+
+    /// Replicas of each partition of a topic this process creates: 1 on a single broker, 3 on
+    /// a production cluster (with the brokers' `min.insync.replicas=2`, so `acks=all` means two copies).
+    #[arg(long, env = "KAFKA_REPLICATION_FACTOR", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
+    pub replication_factor: i32,
+
+    /// How long the v3 producer holds a record to batch it with others (`linger.ms`): the
+    /// floor under every v3 acknowledgement. librdkafka's own default is 5 ms.
+    #[arg(long = "producer-linger", env = "COFFEE_RT_V3_LINGER", default_value = "1ms", value_parser = humantime::parse_duration)]
+    pub producer_linger: std::time::Duration,
 }
 
 impl KafkaSettings {
@@ -39,15 +49,32 @@ impl KafkaSettings {
     }
 }
 
-/// Creates `topic` with `partitions` partitions unless it exists.
+fn admin_options() -> AdminOptions {
+    AdminOptions::new().operation_timeout(Some(Duration::from_secs(5))).request_timeout(Some(Duration::from_secs(5)))
+}
+
+/// Creates `topic` with `partitions` partitions (and the configured replication factor) unless it exists.
 pub async fn ensure_topic(settings: &KafkaSettings, topic: &str, partitions: i32) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = settings.client_config().create()?;
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(5))).request_timeout(Some(Duration::from_secs(5)));
-    let results = admin.create_topics(&[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))], &opts).await?;
+    let replication = TopicReplication::Fixed(settings.replication_factor);
+    let results = admin.create_topics(&[NewTopic::new(topic, partitions, replication)], &admin_options()).await?;
     for r in results {
         match r {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((name, code)) => anyhow::bail!("creating topic {name}: {code}"),
+        }
+    }
+    Ok(())
+}
+
+/// Deletes `topics`; one that does not exist is no error. Tests and the lab clean up with it.
+pub async fn delete_topics(settings: &KafkaSettings, topics: &[String]) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = settings.client_config().create()?;
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    for r in admin.delete_topics(&names, &admin_options()).await? {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) | Err((_, RDKafkaErrorCode::UnknownTopic)) => {}
+            Err((name, code)) => anyhow::bail!("deleting topic {name}: {code}"),
         }
     }
     Ok(())

@@ -39,7 +39,7 @@ impl TestApp {
         let id: String = rand::rng().sample_iter(rand::distr::Alphanumeric).take(10).map(|c| (c as char).to_ascii_lowercase()).collect();
         let mut settings = Cli::parse_from(["it"]).settings;
         settings.listen = "127.0.0.1:0".parse().unwrap();
-        let admin_url = "postgres://postgres@127.0.0.1:5432";
+        let admin_url = "postgres://coffee:coffee@127.0.0.1:5432";
         let db = format!("coffee_test_{id}");
         settings.database_url = format!("{admin_url}/{db}");
         settings.namespace = format!("t{id}:");
