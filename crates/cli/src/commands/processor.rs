@@ -22,7 +22,7 @@ pub struct ProcessorArgs {
     pub fetch_wait: Duration,
     /// Consumer-group protocol: `classic`, or `consumer` (KIP-848, Kafka 4.0+: incremental
     /// rebalances; the session timeout is then the broker's).
-    #[arg(long, env = "COFFEE_RT_V3_GROUP_PROTOCOL", value_enum, default_value = "classic")]
+    #[arg(long, env = "COFFEE_RT_V3_GROUP_PROTOCOL", value_enum, default_value = "consumer")]
     pub group_protocol: GroupProtocol,
 }
 

@@ -114,6 +114,7 @@ async fn two_processors_split_the_partitions_and_count_exactly() {
     a.start_kill().unwrap();
     b.start_kill().unwrap();
     app.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread")]

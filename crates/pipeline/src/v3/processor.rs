@@ -34,7 +34,8 @@ use tokio::time::{Instant, sleep};
 use super::{KafkaSettings, ensure_topic};
 use crate::{error::is_transient_pg, fault, relay};
 
-/// Which consumer-group protocol the processors speak.
+/// Which consumer-group protocol the processors speak. `Consumer` is the default: the whole
+/// v3 suite (kills, two processors, broker restart) passes on it with Kafka 4.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum GroupProtocol {
     /// The classic protocol: the client-side assignor, eager rebalances (every member stops
@@ -70,7 +71,7 @@ impl Default for ProcessorConfig {
             session_timeout: Duration::from_secs(6),
             sweep_older_than: Duration::from_secs(10),
             fetch_wait: Duration::from_millis(100),
-            group_protocol: GroupProtocol::Classic,
+            group_protocol: GroupProtocol::Consumer,
         }
     }
 }
