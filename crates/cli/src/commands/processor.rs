@@ -7,7 +7,7 @@ use coffee_server::Settings;
 pub struct ProcessorArgs {
     /// Pre-aggregation window per partition (at most 1 s): one PostgreSQL transaction and one
     /// Redis script call per window per partition.
-    #[arg(long, env = "COFFEE_RT_V3_WINDOW", default_value = "100ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "COFFEE_RT_V3_WINDOW", default_value = "50ms", value_parser = humantime::parse_duration)]
     pub window: Duration,
     /// Records after which a partition's window is flushed early.
     #[arg(long, env = "COFFEE_RT_V3_MAX_BATCH", default_value_t = 5000)]
@@ -18,8 +18,12 @@ pub struct ProcessorArgs {
     /// The broker's long-poll time (`fetch.wait.max.ms`): how long an idle fetch waits for a
     /// record. Kafka answers as soon as one arrives, so it costs no latency under load; it
     /// bounds idle polling (docs/PERFORMANCE.md has the measurements).
-    #[arg(long, env = "COFFEE_RT_V3_FETCH_WAIT", default_value = "100ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "COFFEE_RT_V3_FETCH_WAIT", default_value = "20ms", value_parser = humantime::parse_duration)]
     pub fetch_wait: Duration,
+    /// The broker holds a fetch until this many bytes are there or `--fetch-wait` passed
+    /// (`fetch.min.bytes`): fewer, fuller fetches under load, for at most `--fetch-wait` of latency.
+    #[arg(long, env = "COFFEE_RT_V3_FETCH_MIN_BYTES", default_value_t = 16384)]
+    pub fetch_min_bytes: usize,
     /// Consumer-group protocol: `classic`, or `consumer` (KIP-848, Kafka 4.0+: incremental
     /// rebalances; the session timeout is then the broker's).
     #[arg(long, env = "COFFEE_RT_V3_GROUP_PROTOCOL", value_enum, default_value = "consumer")]
@@ -29,7 +33,7 @@ pub struct ProcessorArgs {
 impl ProcessorArgs {
     pub fn build(&self, settings: &Settings, pool: coffee_store::PgPool, projection: coffee_store::Projection, catalog: Arc<coffee_core::Catalog>) -> anyhow::Result<Processor> {
         anyhow::ensure!(self.window <= Duration::from_secs(1), "--window must be at most 1s");
-        let config = ProcessorConfig { window: self.window, max_batch: self.max_batch, session_timeout: self.session_timeout, fetch_wait: self.fetch_wait, group_protocol: self.group_protocol, ..Default::default() };
+        let config = ProcessorConfig { window: self.window, max_batch: self.max_batch, session_timeout: self.session_timeout, fetch_wait: self.fetch_wait, fetch_min_bytes: self.fetch_min_bytes, group_protocol: self.group_protocol, ..Default::default() };
         Ok(Processor::new(config, settings.kafka.clone(), &settings.database_url, pool, projection, catalog))
     }
 }

@@ -60,17 +60,22 @@ pub struct ProcessorConfig {
     /// record is there, so under load this costs nothing; idle, it is how often the consumer
     /// asks again, so a tiny value only burns CPU in the processor and the broker.
     pub fetch_wait: Duration,
+    /// The broker holds a fetch until this many bytes are there (or `fetch_wait` passed).
+    /// 1 answers at once with whatever arrived, so under load the consumer sends thousands of
+    /// tiny fetches a second and the broker spends its CPU answering them.
+    pub fetch_min_bytes: usize,
     pub group_protocol: GroupProtocol,
 }
 
 impl Default for ProcessorConfig {
     fn default() -> Self {
         ProcessorConfig {
-            window: Duration::from_millis(100),
+            window: Duration::from_millis(50),
             max_batch: 5_000,
             session_timeout: Duration::from_secs(6),
             sweep_older_than: Duration::from_secs(10),
-            fetch_wait: Duration::from_millis(100),
+            fetch_wait: Duration::from_millis(20),
+            fetch_min_bytes: 16 * 1024,
             group_protocol: GroupProtocol::Consumer,
         }
     }
@@ -232,7 +237,8 @@ impl Processor {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("fetch.wait.max.ms", self.config.fetch_wait.as_millis().to_string());
+            .set("fetch.wait.max.ms", self.config.fetch_wait.as_millis().to_string())
+            .set("fetch.min.bytes", self.config.fetch_min_bytes.to_string());
         match self.config.group_protocol {
             GroupProtocol::Classic => config
                 .set("group.protocol", "classic")

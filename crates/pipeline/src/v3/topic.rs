@@ -32,8 +32,9 @@ pub struct KafkaSettings {
     pub replication_factor: i32,
 
     /// How long the v3 producer holds a record to batch it with others (`linger.ms`): the
-    /// floor under every v3 acknowledgement. librdkafka's own default is 5 ms.
-    #[arg(long = "producer-linger", env = "COFFEE_RT_V3_LINGER", default_value = "1ms", value_parser = humantime::parse_duration)]
+    /// floor under every v3 acknowledgement. librdkafka's own default is 5 ms; 0 still batches
+    /// what queues up while a request is in flight (docs/PERFORMANCE.md has the measurements).
+    #[arg(long = "producer-linger", env = "COFFEE_RT_V3_LINGER", default_value = "0ms", value_parser = humantime::parse_duration)]
     pub producer_linger: std::time::Duration,
 }
 
@@ -44,7 +45,9 @@ impl KafkaSettings {
 
     pub fn client_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.brokers).set("socket.timeout.ms", "2000").set("log_level", "3");
+        // Nagle's algorithm would hold a small request back until the previous one is
+        // acknowledged; every v3 acknowledgement waits on such small requests.
+        c.set("bootstrap.servers", &self.brokers).set("socket.timeout.ms", "2000").set("socket.nagle.disable", "true").set("log_level", "3");
         c
     }
 }
