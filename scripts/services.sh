@@ -15,7 +15,7 @@ export DATABASE_URL="${DATABASE_URL:-postgres://coffee:coffee@127.0.0.1:5432/cof
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
 KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' deploy/kafka/pom.xml)"
-export COFFEE_RT_KAFKA_LIBS="${COFFEE_RT_KAFKA_LIBS:-$COFFEE_RT_CACHE/kafka-$KAFKA_VERSION/libs}"
+export COFFEE_RT_KAFKA_LIBS="${COFFEE_RT_KAFKA_LIBS:-$COFFEE_RT_CACHE/kafka-$KAFKA_VERSION-$(sha1sum deploy/kafka/pom.xml | cut -c1-8)/libs}"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf '\033[1;31mcoffee-rt: %s\033[0m\n' "$*" >&2; exit 1; }
@@ -97,6 +97,11 @@ ensure_redis() {
 
 kafka_java() { java -Dlog4j2.configurationFile="$PWD/deploy/kafka/tools-log4j2.yaml" -cp "$COFFEE_RT_KAFKA_LIBS/*" "$@"; }
 
+# Deletes the topics matching a regular expression (a bench's own), on the configured brokers.
+kafka_delete_topics() {
+  kafka_java org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BROKERS" --delete --if-exists --topic "$1"
+}
+
 # Ready means the broker answers a metadata request (an admin client's describe), not an open port.
 kafka_ready() {
   kafka_java kafka.admin.ConfigCommand --bootstrap-server "$KAFKA_BROKERS" --describe --entity-type brokers \
@@ -105,6 +110,7 @@ kafka_ready() {
 
 ensure_kafka_jars() {
   [ -f "$COFFEE_RT_KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ] && return 0
+  mkdir -p "$(dirname "$COFFEE_RT_KAFKA_LIBS")"
   command -v java >/dev/null || apt_install openjdk-17-jre-headless
   command -v mvn >/dev/null || apt_install maven
   step "resolving Apache Kafka $KAFKA_VERSION from Maven Central into $COFFEE_RT_KAFKA_LIBS"

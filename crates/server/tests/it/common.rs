@@ -47,7 +47,7 @@ impl TestApp {
         settings.kafka.partitions = 1;
         settings.pg_pool = 6;
         settings.catalog = catalog.map(Path::to_path_buf);
-        let cleanup = Cleanup { admin_url: format!("{admin_url}/postgres"), db, redis_url: settings.redis_url.clone(), namespace: settings.namespace.clone() };
+        let cleanup = Cleanup { admin_url: format!("{admin_url}/postgres"), db, redis_url: settings.redis_url.clone(), namespace: settings.namespace.clone(), kafka: settings.kafka.clone() };
         TestApp::start(settings, cleanup, &id).await
     }
 
@@ -144,15 +144,18 @@ struct Cleanup {
     db: String,
     redis_url: String,
     namespace: String,
+    kafka: coffee_pipeline::v3::KafkaSettings,
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
         let (admin_url, db, redis_url, ns) = (self.admin_url.clone(), self.db.clone(), self.redis_url.clone(), self.namespace.clone());
+        let kafka = self.kafka.clone();
         // Drop runs inside the test's runtime: do the async work on a thread of its own.
         let done = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
+                let _ = coffee_pipeline::v3::delete_topics(&kafka, &[kafka.topic.clone(), kafka.dead_letter_topic()]).await;
                 if let Ok((client, conn)) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await {
                     tokio::spawn(conn);
                     let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)")).await;
