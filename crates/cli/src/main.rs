@@ -45,7 +45,9 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("COFFEE_RT_LOG").unwrap_or_else(|_| "info,librdkafka=off,rdkafka=off".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("COFFEE_RT_LOG").unwrap_or_else(|_| "info,librdkafka=off,rdkafka=off".into()),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();

@@ -34,8 +34,7 @@ impl Default for Catalog {
 
 impl Catalog {
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Catalog, CatalogError> {
-        let catalog: Catalog =
-            toml::from_str(text).map_err(|source| CatalogError::Parse { path: origin.to_owned(), source })?;
+        let catalog: Catalog = toml::from_str(text).map_err(|source| CatalogError::Parse { path: origin.to_owned(), source })?;
         if catalog.drinks.is_empty() || catalog.stores.is_empty() {
             return Err(CatalogError::Empty(origin.to_owned()));
         }

@@ -31,20 +31,12 @@ struct OrderBody {
 }
 
 fn main() {
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let url = server_rt.block_on(async {
         let app = Router::new().route(
             "/api/v2/order",
             post(|axum::Json(o): axum::Json<OrderBody>| async move {
-                if o.price > 0.0 {
-                    StatusCode::ACCEPTED
-                } else {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                }
+                if o.price > 0.0 { StatusCode::ACCEPTED } else { StatusCode::UNPROCESSABLE_ENTITY }
             }),
         );
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -52,11 +44,7 @@ fn main() {
         tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
         format!("http://{addr}/api/v2/order")
     });
-    let client_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     client_rt.block_on(async move {
         let d = Duration::from_secs(3);
         let hyper = HttpClient::new();

@@ -40,11 +40,7 @@ const CHUNK: u64 = 1_000_000;
 const REBUILD_FROM: u64 = 50_000;
 
 /// The intervals a full recompute is compared with: seconds and where the number comes from.
-pub const INTERVALS: [(f64, &str); 3] = [
-    (1.0, "`coffee-rt up` default"),
-    (10.0, "seeds, shortest"),
-    (60.0, "seeds, longest"),
-];
+pub const INTERVALS: [(f64, &str); 3] = [(1.0, "`coffee-rt up` default"), (10.0, "seeds, shortest"), (60.0, "seeds, longest")];
 
 /// `coffee-rt bench aggregator`
 #[derive(Debug, Clone, clap::Args)]
@@ -57,18 +53,10 @@ pub struct AggregatorArgs {
     #[arg(long)]
     pub max_rows: Option<u64>,
     /// PostgreSQL admin URL (a scratch database is created and dropped).
-    #[arg(
-        long,
-        env = "COFFEE_LAB_PG_URL",
-        default_value = "postgres://coffee:coffee@127.0.0.1:5432/postgres"
-    )]
+    #[arg(long, env = "COFFEE_LAB_PG_URL", default_value = "postgres://coffee:coffee@127.0.0.1:5432/postgres")]
     pub pg_url: String,
     /// Redis URL for the aggregator's projection (a scratch namespace, removed after).
-    #[arg(
-        long,
-        env = "COFFEE_LAB_REDIS_URL",
-        default_value = "redis://127.0.0.1:6379"
-    )]
+    #[arg(long, env = "COFFEE_LAB_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
     /// Print one JSON line instead of a table.
     #[arg(long)]
@@ -84,11 +72,7 @@ impl AggregatorArgs {
 /// The table sizes to measure: the ladder up to the cap, plus the cap itself when it is not on
 /// the ladder.
 pub fn plan_sizes(quick: bool, max_rows: Option<u64>) -> Vec<u64> {
-    let cap = max_rows.unwrap_or(if quick {
-        QUICK_MAX_ROWS
-    } else {
-        *LADDER.last().expect("ladder")
-    });
+    let cap = max_rows.unwrap_or(if quick { QUICK_MAX_ROWS } else { *LADDER.last().expect("ladder") });
     let mut sizes: Vec<u64> = LADDER.iter().copied().filter(|&s| s <= cap).collect();
     if cap > 0 && sizes.last() != Some(&cap) {
         sizes.push(cap);
@@ -104,11 +88,7 @@ pub fn estimate(sizes: &[u64]) -> Duration {
     let mut prev = 0u64;
     for &s in sizes {
         let added = s.saturating_sub(prev) as f64;
-        let rebuild = if added >= REBUILD_FROM as f64 {
-            s as f64 * 3e-6
-        } else {
-            0.0
-        };
+        let rebuild = if added >= REBUILD_FROM as f64 { s as f64 * 3e-6 } else { 0.0 };
         secs += added * 7e-6 + rebuild + s as f64 * 3e-6 * (FULL_RUNS as f64 + 0.5) + 1.0;
         prev = s;
     }
@@ -193,34 +173,18 @@ pub fn verdict(points: &[(u64, f64)], interval_s: f64, source: &str) -> Interval
             extrapolated = true;
         }
     }
-    IntervalVerdict {
-        interval_s,
-        source: source.to_string(),
-        first_size_over,
-        crossover_rows,
-        extrapolated,
-    }
+    IntervalVerdict { interval_s, source: source.to_string(), first_size_over, crossover_rows, extrapolated }
 }
 
 /// The verdicts of [`INTERVALS`] for measured sizes.
 pub fn verdicts(sizes: &[SizeResult]) -> Vec<IntervalVerdict> {
     let points: Vec<(u64, f64)> = sizes.iter().map(|s| (s.rows, s.full_median_ms)).collect();
-    INTERVALS
-        .iter()
-        .map(|(s, src)| verdict(&points, *s, src))
-        .collect()
+    INTERVALS.iter().map(|(s, src)| verdict(&points, *s, src)).collect()
 }
 
 /// `coffee-rt bench aggregator`.
 pub async fn aggregator_command(args: AggregatorArgs) -> anyhow::Result<()> {
-    let report = run_aggregator_bench(
-        &args.pg_url,
-        &args.redis_url,
-        &args.sizes(),
-        None,
-        &|line| eprintln!("{line}"),
-    )
-    .await?;
+    let report = run_aggregator_bench(&args.pg_url, &args.redis_url, &args.sizes(), None, &|line| eprintln!("{line}")).await?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -246,35 +210,15 @@ pub async fn run_aggregator_bench(
     progress: &(dyn Fn(String) + Sync),
 ) -> anyhow::Result<AggregatorReport> {
     anyhow::ensure!(!sizes.is_empty(), "no table sizes to measure");
-    anyhow::ensure!(
-        sizes.windows(2).all(|w| w[0] < w[1]),
-        "table sizes must grow: {sizes:?}"
-    );
-    let admin_cfg: Config = admin_url
-        .parse()
-        .with_context(|| format!("bad PostgreSQL URL {admin_url}"))?;
-    let admin = connect(&admin_cfg)
-        .await
-        .with_context(|| format!("cannot connect to PostgreSQL at {admin_url}"))?;
+    anyhow::ensure!(sizes.windows(2).all(|w| w[0] < w[1]), "table sizes must grow: {sizes:?}");
+    let admin_cfg: Config = admin_url.parse().with_context(|| format!("bad PostgreSQL URL {admin_url}"))?;
+    let admin = connect(&admin_cfg).await.with_context(|| format!("cannot connect to PostgreSQL at {admin_url}"))?;
     let suffix = scratch_suffix();
     let db = format!("{SCRATCH_DB_PREFIX}{suffix}");
     let namespace = format!("{SCRATCH_NS_PREFIX}{suffix}:");
-    admin
-        .batch_execute(&format!("CREATE DATABASE {db}"))
-        .await
-        .context("CREATE DATABASE")?;
-    let result = measure(
-        &with_dbname(admin_url, &db),
-        redis_url,
-        &namespace,
-        sizes,
-        deadline,
-        progress,
-    )
-    .await;
-    let dropped = admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-        .await;
+    admin.batch_execute(&format!("CREATE DATABASE {db}")).await.context("CREATE DATABASE")?;
+    let result = measure(&with_dbname(admin_url, &db), redis_url, &namespace, sizes, deadline, progress).await;
+    let dropped = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await;
     let cleaned = delete_namespace(redis_url, &namespace).await;
     let report = result?;
     dropped.with_context(|| format!("DROP DATABASE {db}"))?;
@@ -296,29 +240,17 @@ async fn measure(
     progress: &(dyn Fn(String) + Sync),
 ) -> anyhow::Result<AggregatorReport> {
     let started = Instant::now();
-    let pool = coffee_store::postgres::connect(url, 2)
-        .await
-        .context("scratch pool")?;
-    coffee_store::postgres::migrate(&pool)
-        .await
-        .context("migrate the scratch database")?;
-    let redis = coffee_store::redis::connect(redis_url)
-        .await
-        .with_context(|| format!("cannot connect to Redis at {redis_url}"))?;
+    let pool = coffee_store::postgres::connect(url, 2).await.context("scratch pool")?;
+    coffee_store::postgres::migrate(&pool).await.context("migrate the scratch database")?;
+    let redis = coffee_store::redis::connect(redis_url).await.with_context(|| format!("cannot connect to Redis at {redis_url}"))?;
     let pooled = pool.get().await?;
     let loader: &tokio_postgres::Client = &pooled;
-    let parallel: String = loader
-        .query_one("SHOW max_parallel_workers_per_gather", &[])
-        .await?
-        .get(0);
-    loader
-        .batch_execute("SET maintenance_work_mem = '256MB'")
-        .await?;
+    let parallel: String = loader.query_one("SHOW max_parallel_workers_per_gather", &[]).await?.get(0);
+    loader.batch_execute("SET maintenance_work_mem = '256MB'").await?;
 
     // Row i is ordered at base + i·10 ms; the history ends about now.
     let total_rows = sizes.last().copied().unwrap_or(0) + INCREMENT_ROWS * sizes.len() as u64;
-    let base =
-        chrono::Utc::now() - chrono::Duration::milliseconds((total_rows * SPACING_MS) as i64);
+    let base = chrono::Utc::now() - chrono::Duration::milliseconds((total_rows * SPACING_MS) as i64);
     let mut next = 0u64;
     let mut results: Vec<SizeResult> = Vec::new();
     let mut note = None;
@@ -326,46 +258,25 @@ async fn measure(
         if let (Some(deadline), Some(prev)) = (deadline, results.last()) {
             let cost = projected_cost(prev, size);
             if Instant::now() + cost > deadline {
-                note = Some(format!(
-                    "stopped before {}: about {:.0} s more would run past the budget",
-                    rows_label(size),
-                    cost.as_secs_f64()
-                ));
-                progress(format!(
-                    "aggregator: {}",
-                    note.as_deref().unwrap_or_default()
-                ));
+                note =
+                    Some(format!("stopped before {}: about {:.0} s more would run past the budget", rows_label(size), cost.as_secs_f64()));
+                progress(format!("aggregator: {}", note.as_deref().unwrap_or_default()));
                 break;
             }
         }
-        anyhow::ensure!(
-            size >= next,
-            "size {size} is below the rows already in the table ({next})"
-        );
-        progress(format!(
-            "aggregator: growing the table to {} rows",
-            rows_label(size)
-        ));
+        anyhow::ensure!(size >= next, "size {size} is below the rows already in the table ({next})");
+        progress(format!("aggregator: growing the table to {} rows", rows_label(size)));
         let t = Instant::now();
         grow(loader, next, size, base).await?;
         next = size;
         // A full run counts the rows below its snapshot's xmin: wait until that covers them all.
-        let last_txid: String = loader
-            .query_one(
-                "SELECT max(txid)::text FROM orders WHERE version = 'v1'",
-                &[],
-            )
-            .await?
-            .get(0);
+        let last_txid: String = loader.query_one("SELECT max(txid)::text FROM orders WHERE version = 'v1'", &[]).await?.get(0);
         let grow_s = t.elapsed().as_secs_f64();
         let mut held_back = Vec::new();
         if !wait_for_xmin_past(loader, &last_txid, XMIN_WAIT).await? {
             held_back.push("full");
         }
-        let table_bytes: i64 = loader
-            .query_one("SELECT pg_total_relation_size('orders')", &[])
-            .await?
-            .get(0);
+        let table_bytes: i64 = loader.query_one("SELECT pg_total_relation_size('orders')", &[]).await?.get(0);
 
         // A namespace per size: the first full run finds no fence, like a fresh deployment.
         let projection = Projection::new(redis.clone(), &format!("{namespace}{size}:"));
@@ -385,11 +296,7 @@ async fn measure(
             held_back.push("incremental");
         }
         let r = aggregator.run_once(AggregateMode::Incremental).await?;
-        anyhow::ensure!(
-            r.mode == AggregateMode::Incremental,
-            "the incremental run fell back to {:?}",
-            r.mode
-        );
+        anyhow::ensure!(r.mode == AggregateMode::Incremental, "the incremental run fell back to {:?}", r.mode);
         let s = SizeResult {
             rows: size,
             table_mib: round1(table_bytes as f64 / (1024.0 * 1024.0)),
@@ -446,8 +353,7 @@ async fn measure(
 /// What growing to `size` and measuring it will take, scaled from the previous size.
 fn projected_cost(prev: &SizeResult, size: u64) -> Duration {
     let ratio = size as f64 / prev.rows.max(1) as f64;
-    let secs =
-        prev.grow_s * ratio + prev.full_median_ms / 1000.0 * ratio * (FULL_RUNS as f64 + 0.5);
+    let secs = prev.grow_s * ratio + prev.full_median_ms / 1000.0 * ratio * (FULL_RUNS as f64 + 0.5);
     Duration::from_secs_f64(secs.max(0.0))
 }
 
@@ -474,30 +380,17 @@ FROM (SELECT md5(i::text) AS h, random() AS rs, random() AS rp, random() AS ra,
       OFFSET 0) b";
 
 /// Insert rows `from..to` of the history starting at `base`; returns the rows inserted.
-pub async fn generate(
-    client: &tokio_postgres::Client,
-    from: u64,
-    to: u64,
-    base: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<u64> {
+pub async fn generate(client: &tokio_postgres::Client, from: u64, to: u64, base: chrono::DateTime<chrono::Utc>) -> anyhow::Result<u64> {
     if to <= from {
         return Ok(0);
     }
     let (from, last) = (from as i64, to as i64 - 1);
-    client
-        .execute(GENERATE_SQL, &[&from, &last, &base])
-        .await
-        .context("generate orders")
+    client.execute(GENERATE_SQL, &[&from, &last, &base]).await.context("generate orders")
 }
 
 /// Grow the table from `from` rows to `to` rows. Large steps drop the primary key and indexes
 /// first and rebuild them after (what a bulk load does; the result is the same table).
-async fn grow(
-    client: &tokio_postgres::Client,
-    from: u64,
-    to: u64,
-    base: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<()> {
+async fn grow(client: &tokio_postgres::Client, from: u64, to: u64, base: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
     let rebuild = to - from >= REBUILD_FROM;
     let mut recreate = Vec::new();
     if rebuild {
@@ -510,12 +403,8 @@ async fn grow(
             .await?
         {
             let (name, def): (String, String) = (r.get(0), r.get(1));
-            client
-                .batch_execute(&format!("ALTER TABLE orders DROP CONSTRAINT \"{name}\""))
-                .await?;
-            recreate.push(format!(
-                "ALTER TABLE orders ADD CONSTRAINT \"{name}\" {def}"
-            ));
+            client.batch_execute(&format!("ALTER TABLE orders DROP CONSTRAINT \"{name}\"")).await?;
+            recreate.push(format!("ALTER TABLE orders ADD CONSTRAINT \"{name}\" {def}"));
         }
         for r in client
             .query(
@@ -526,9 +415,7 @@ async fn grow(
             .await?
         {
             let (name, def): (String, String) = (r.get(0), r.get(1));
-            client
-                .batch_execute(&format!("DROP INDEX \"{name}\""))
-                .await?;
+            client.batch_execute(&format!("DROP INDEX \"{name}\"")).await?;
             recreate.push(def);
         }
     }
@@ -539,10 +426,7 @@ async fn grow(
         i = end;
     }
     for sql in recreate {
-        client
-            .batch_execute(&sql)
-            .await
-            .with_context(|| format!("rebuild: {sql}"))?;
+        client.batch_execute(&sql).await.with_context(|| format!("rebuild: {sql}"))?;
     }
     client.batch_execute("VACUUM (ANALYZE) orders").await?;
     Ok(())
@@ -550,29 +434,15 @@ async fn grow(
 
 /// Add [`INCREMENT_ROWS`] rows in [`INCREMENT_TXNS`] transactions; returns the last
 /// transaction's id.
-async fn add_increment(
-    client: &tokio_postgres::Client,
-    from: u64,
-    base: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<String> {
+async fn add_increment(client: &tokio_postgres::Client, from: u64, base: chrono::DateTime<chrono::Utc>) -> anyhow::Result<String> {
     let per = INCREMENT_ROWS / INCREMENT_TXNS;
     for k in 0..INCREMENT_TXNS {
         let start = from + k * per;
-        let end = if k + 1 == INCREMENT_TXNS {
-            from + INCREMENT_ROWS
-        } else {
-            start + per
-        };
+        let end = if k + 1 == INCREMENT_TXNS { from + INCREMENT_ROWS } else { start + per };
         let n = generate(client, start, end, base).await?;
         anyhow::ensure!(n == end - start, "inserted {n} of {} rows", end - start);
     }
-    let last: String = client
-        .query_one(
-            "SELECT max(txid)::text FROM orders WHERE version = 'v1'",
-            &[],
-        )
-        .await?
-        .get(0);
+    let last: String = client.query_one("SELECT max(txid)::text FROM orders WHERE version = 'v1'", &[]).await?.get(0);
     Ok(last)
 }
 
@@ -583,20 +453,10 @@ const XMIN_WAIT: Duration = Duration::from_secs(120);
 /// until it has passed `txid`, so one run counts all of them even if some other database's
 /// transaction was open meanwhile. False if it did not within `within` (a long transaction
 /// elsewhere holds it back).
-async fn wait_for_xmin_past(
-    client: &tokio_postgres::Client,
-    txid: &str,
-    within: Duration,
-) -> anyhow::Result<bool> {
+async fn wait_for_xmin_past(client: &tokio_postgres::Client, txid: &str, within: Duration) -> anyhow::Result<bool> {
     let deadline = Instant::now() + within;
     loop {
-        let past: bool = client
-            .query_one(
-                "SELECT pg_snapshot_xmin(pg_current_snapshot()) > $1::text::xid8",
-                &[&txid],
-            )
-            .await?
-            .get(0);
+        let past: bool = client.query_one("SELECT pg_snapshot_xmin(pg_current_snapshot()) > $1::text::xid8", &[&txid]).await?.get(0);
         if past {
             return Ok(true);
         }
@@ -618,10 +478,7 @@ async fn connect(cfg: &Config) -> anyhow::Result<Client> {
 async fn delete_namespace(redis_url: &str, namespace: &str) -> anyhow::Result<()> {
     let client = redis::Client::open(redis_url)?;
     let mut conn = client.get_multiplexed_async_connection().await?;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{namespace}*"))
-        .query_async(&mut conn)
-        .await?;
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{namespace}*")).query_async(&mut conn).await?;
     if !keys.is_empty() {
         let _: () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await?;
     }
@@ -654,11 +511,7 @@ pub fn rows_label(rows: u64) -> String {
     } else {
         (rows as f64, "")
     };
-    if v.fract() == 0.0 {
-        format!("{v:.0}{unit}")
-    } else {
-        format!("{v:.1}{unit}")
-    }
+    if v.fract() == 0.0 { format!("{v:.0}{unit}") } else { format!("{v:.1}{unit}") }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -675,19 +528,10 @@ mod tests {
 
     #[test]
     fn sizes_follow_the_ladder_and_the_cap() {
-        assert_eq!(
-            plan_sizes(false, None),
-            vec![10_000, 100_000, 1_000_000, 10_000_000]
-        );
+        assert_eq!(plan_sizes(false, None), vec![10_000, 100_000, 1_000_000, 10_000_000]);
         assert_eq!(plan_sizes(true, None), vec![10_000, 100_000]);
-        assert_eq!(
-            plan_sizes(false, Some(3_000_000)),
-            vec![10_000, 100_000, 1_000_000, 3_000_000]
-        );
-        assert_eq!(
-            plan_sizes(true, Some(1_000_000)),
-            vec![10_000, 100_000, 1_000_000]
-        );
+        assert_eq!(plan_sizes(false, Some(3_000_000)), vec![10_000, 100_000, 1_000_000, 3_000_000]);
+        assert_eq!(plan_sizes(true, Some(1_000_000)), vec![10_000, 100_000, 1_000_000]);
         assert_eq!(plan_sizes(false, Some(5_000)), vec![5_000]);
         assert!(estimate(&plan_sizes(false, None)) < Duration::from_secs(400));
         assert!(estimate(&plan_sizes(true, None)) < Duration::from_secs(10));
@@ -727,14 +571,8 @@ mod tests {
 
     #[test]
     fn database_name_is_replaced() {
-        assert_eq!(
-            with_dbname("postgres://coffee:coffee@127.0.0.1:5432/postgres", "x"),
-            "postgres://coffee:coffee@127.0.0.1:5432/x"
-        );
-        assert_eq!(
-            with_dbname("postgres://u:p@h/db?sslmode=disable", "x"),
-            "postgres://u:p@h/x?sslmode=disable"
-        );
+        assert_eq!(with_dbname("postgres://coffee:coffee@127.0.0.1:5432/postgres", "x"), "postgres://coffee:coffee@127.0.0.1:5432/x");
+        assert_eq!(with_dbname("postgres://u:p@h/db?sslmode=disable", "x"), "postgres://u:p@h/x?sslmode=disable");
         assert_eq!(with_dbname("postgres://h:5432", "x"), "postgres://h:5432/x");
     }
 

@@ -67,11 +67,7 @@ pub struct FreshnessProbe {
 impl FreshnessProbe {
     pub fn new(client: HttpClient, base_url: &str, version: ApiVersion) -> anyhow::Result<Self> {
         let metrics = format!("{}/metrics", base_url.trim_end_matches('/')).parse()?;
-        Ok(Self {
-            client,
-            metrics,
-            version,
-        })
+        Ok(Self { client, metrics, version })
     }
 
     /// The base URL whose `/metrics` this probe reads.
@@ -90,14 +86,7 @@ impl FreshnessProbe {
         let text = self.client.get_text(self.metrics.clone()).await?;
         let samples = prom::parse(&text);
         let family = samples.iter().any(|s| s.name.starts_with(FRESHNESS_METRIC));
-        Ok((
-            family,
-            HistogramSnapshot::from_samples(
-                &samples,
-                FRESHNESS_METRIC,
-                &[("version", self.version.as_str())],
-            ),
-        ))
+        Ok((family, HistogramSnapshot::from_samples(&samples, FRESHNESS_METRIC, &[("version", self.version.as_str())])))
     }
 
     /// Wait for the pipeline to drain, then compute the run's freshness against `before`.
@@ -135,18 +124,9 @@ impl FreshnessProbe {
         };
         let counted = delta.count.round() as u64;
         let ms = match (delta.quantile(0.5), delta.quantile(0.99)) {
-            (Some(p50), Some(p99)) => Some(FreshnessMs {
-                p50: round3(p50 * 1000.0),
-                p99: round3(p99 * 1000.0),
-                orders: counted,
-            }),
+            (Some(p50), Some(p99)) => Some(FreshnessMs { p50: round3(p50 * 1000.0), p99: round3(p99 * 1000.0), orders: counted }),
             _ => None,
         };
-        Ok(Some(FreshnessResult {
-            ms,
-            counted,
-            drained: counted >= accepted,
-            drain_wait: started.elapsed(),
-        }))
+        Ok(Some(FreshnessResult { ms, counted, drained: counted >= accepted, drain_wait: started.elapsed() }))
     }
 }

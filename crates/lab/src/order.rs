@@ -8,19 +8,10 @@ use serde::Serialize;
 /// Drink menu: name, weight in the mix, price range in cents (inclusive).
 /// Prices follow the seeds' examples (americano 3.50, cappuccino 4.50, latte 5.00) with
 /// sizes and extras spreading them over 3.50–6.75.
-const DRINKS: [(&str, u32, (u32, u32)); 3] = [
-    ("latte", 45, (450, 675)),
-    ("cappuccino", 30, (425, 575)),
-    ("americano", 25, (350, 450)),
-];
+const DRINKS: [(&str, u32, (u32, u32)); 3] = [("latte", 45, (450, 675)), ("cappuccino", 30, (425, 575)), ("americano", 25, (350, 450))];
 
 /// Stores and their share of traffic.
-const STORES: [(&str, u32); 4] = [
-    ("downtown", 35),
-    ("uptown", 30),
-    ("central", 20),
-    ("southend", 15),
-];
+const STORES: [(&str, u32); 4] = [("downtown", 35), ("uptown", 30), ("central", 20), ("southend", 15)];
 
 /// One order as the API expects it.
 #[derive(Debug, Clone, Serialize)]

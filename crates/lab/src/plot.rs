@@ -39,23 +39,11 @@ pub fn latency_vs_rate(report: &SweepReport, path: &Path) -> anyhow::Result<()> 
     for p in &report.paths {
         for (q, dashed) in [("p99", false), ("p50", true)] {
             let value = |s: &crate::sweep::step::StepRecord| {
-                if dashed {
-                    s.latency_ms.p50
-                } else {
-                    s.latency_ms.p99
-                }
+                if dashed { s.latency_ms.p50 } else { s.latency_ms.p99 }
             };
-            let points: Vec<(f64, f64)> = p
-                .steps
-                .iter()
-                .filter(|s| s.achieved_rate > 0.0)
-                .map(|s| (s.offered_rate, value(s).max(0.01)))
-                .collect();
-            let broke = p
-                .steps
-                .last()
-                .filter(|s| !s.held() && s.achieved_rate > 0.0)
-                .map(|s| (s.offered_rate, value(s).max(0.01)));
+            let points: Vec<(f64, f64)> =
+                p.steps.iter().filter(|s| s.achieved_rate > 0.0).map(|s| (s.offered_rate, value(s).max(0.01))).collect();
+            let broke = p.steps.last().filter(|s| !s.held() && s.achieved_rate > 0.0).map(|s| (s.offered_rate, value(s).max(0.01)));
             lines.push(Line {
                 label: format!("{} {q}", p.version),
                 colour: colour(p.version),
@@ -66,13 +54,7 @@ pub fn latency_vs_rate(report: &SweepReport, path: &Path) -> anyhow::Result<()> 
             });
         }
     }
-    draw(
-        path,
-        "Latency against offered rate (open loop)",
-        RATE_AXIS,
-        "latency (ms)",
-        &lines,
-    )
+    draw(path, "Latency against offered rate (open loop)", RATE_AXIS, "latency (ms)", &lines)
 }
 
 /// Freshness p99 (solid) and p50 (dashed) against offered rate, log–log.
@@ -81,22 +63,10 @@ pub fn freshness_vs_rate(report: &SweepReport, path: &Path) -> anyhow::Result<()
     for p in &report.paths {
         for (q, dashed) in [("p99", false), ("p50", true)] {
             let value = |s: &crate::sweep::step::StepRecord| {
-                if dashed {
-                    s.freshness_p50_ms
-                } else {
-                    s.freshness_p99_ms
-                }
+                if dashed { s.freshness_p50_ms } else { s.freshness_p99_ms }
             };
-            let points: Vec<(f64, f64)> = p
-                .steps
-                .iter()
-                .filter_map(|s| Some((s.offered_rate, value(s)?.max(0.1))))
-                .collect();
-            let broke = p
-                .steps
-                .last()
-                .filter(|s| !s.held())
-                .and_then(|s| Some((s.offered_rate, value(s)?.max(0.1))));
+            let points: Vec<(f64, f64)> = p.steps.iter().filter_map(|s| Some((s.offered_rate, value(s)?.max(0.1)))).collect();
+            let broke = p.steps.last().filter(|s| !s.held()).and_then(|s| Some((s.offered_rate, value(s)?.max(0.1))));
             lines.push(Line {
                 label: format!("{} {q}", p.version),
                 colour: colour(p.version),
@@ -107,13 +77,7 @@ pub fn freshness_vs_rate(report: &SweepReport, path: &Path) -> anyhow::Result<()
             });
         }
     }
-    draw(
-        path,
-        "Freshness (accepted → counted) against offered rate",
-        RATE_AXIS,
-        "freshness (ms)",
-        &lines,
-    )
+    draw(path, "Freshness (accepted → counted) against offered rate", RATE_AXIS, "freshness (ms)", &lines)
 }
 
 const RATE_AXIS: &str = "offered rate (orders/s)";
@@ -121,19 +85,9 @@ const RATE_AXIS: &str = "offered rate (orders/s)";
 /// The v1 aggregator: full recompute (median) and incremental run time against table size,
 /// log–log, with the intervals it must fit in as dashed horizontal lines.
 pub fn aggregator_vs_rows(agg: &AggregatorReport, path: &Path) -> anyhow::Result<()> {
-    let full: Vec<(f64, f64)> = agg
-        .sizes
-        .iter()
-        .map(|s| (s.rows as f64, s.full_median_ms.max(0.01)))
-        .collect();
-    let incremental: Vec<(f64, f64)> = agg
-        .sizes
-        .iter()
-        .map(|s| (s.rows as f64, s.incremental_ms.max(0.01)))
-        .collect();
-    let (x0, x1) = full
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let full: Vec<(f64, f64)> = agg.sizes.iter().map(|s| (s.rows as f64, s.full_median_ms.max(0.01))).collect();
+    let incremental: Vec<(f64, f64)> = agg.sizes.iter().map(|s| (s.rows as f64, s.incremental_ms.max(0.01))).collect();
+    let (x0, x1) = full.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
     let mut lines = vec![
         Line {
             label: format!("full recompute (median of {})", agg.full_runs),
@@ -153,19 +107,11 @@ pub fn aggregator_vs_rows(agg: &AggregatorReport, path: &Path) -> anyhow::Result
         },
     ];
     if x0 <= x1 {
-        let greys = [
-            RGBColor(0x55, 0x55, 0x55),
-            RGBColor(0x88, 0x88, 0x88),
-            RGBColor(0xaa, 0xaa, 0xaa),
-        ];
+        let greys = [RGBColor(0x55, 0x55, 0x55), RGBColor(0x88, 0x88, 0x88), RGBColor(0xaa, 0xaa, 0xaa)];
         for (v, grey) in agg.intervals.iter().zip(greys.iter().cycle()) {
             let ms = v.interval_s * 1000.0;
             lines.push(Line {
-                label: format!(
-                    "{} s interval ({})",
-                    v.interval_s,
-                    v.source.replace('`', "")
-                ),
+                label: format!("{} s interval ({})", v.interval_s, v.source.replace('`', "")),
                 colour: *grey,
                 dashed: true,
                 points: vec![(x0, ms), (x1, ms)],
@@ -174,22 +120,10 @@ pub fn aggregator_vs_rows(agg: &AggregatorReport, path: &Path) -> anyhow::Result
             });
         }
     }
-    draw(
-        path,
-        "v1 aggregator run time against table size",
-        "v1 rows in the orders table",
-        "run time (ms)",
-        &lines,
-    )
+    draw(path, "v1 aggregator run time against table size", "v1 rows in the orders table", "run time (ms)", &lines)
 }
 
-fn draw(
-    path: &Path,
-    title: &str,
-    x_desc: &str,
-    y_desc: &str,
-    lines: &[Line],
-) -> anyhow::Result<()> {
+fn draw(path: &Path, title: &str, x_desc: &str, y_desc: &str, lines: &[Line]) -> anyhow::Result<()> {
     let err = |e: &dyn std::fmt::Debug| anyhow::anyhow!("plot {}: {e:?}", path.display());
     let all = lines.iter().flat_map(|l| l.points.iter());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
@@ -228,27 +162,17 @@ fn draw(
         let c = l.colour;
         let style = c.stroke_width(if l.dashed { 1 } else { 2 });
         let anno = if l.dashed {
-            chart
-                .draw_series(DashedLineSeries::new(l.points.clone(), 6, 4, style))
-                .map_err(|e| err(&e))?
+            chart.draw_series(DashedLineSeries::new(l.points.clone(), 6, 4, style)).map_err(|e| err(&e))?
         } else {
-            chart
-                .draw_series(LineSeries::new(l.points.clone(), style))
-                .map_err(|e| err(&e))?
+            chart.draw_series(LineSeries::new(l.points.clone(), style)).map_err(|e| err(&e))?
         };
         let width = if l.dashed { 1 } else { 2 };
-        anno.label(l.label.clone()).legend(move |(x, y)| {
-            PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(width))
-        });
+        anno.label(l.label.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(width)));
         if l.markers {
-            chart
-                .draw_series(l.points.iter().map(|&p| Circle::new(p, 3, c.filled())))
-                .map_err(|e| err(&e))?;
+            chart.draw_series(l.points.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(|e| err(&e))?;
         }
         if let Some(b) = l.broke {
-            chart
-                .draw_series(std::iter::once(Cross::new(b, 7, c.stroke_width(3))))
-                .map_err(|e| err(&e))?;
+            chart.draw_series(std::iter::once(Cross::new(b, 7, c.stroke_width(3)))).map_err(|e| err(&e))?;
         }
     }
     chart
@@ -295,10 +219,7 @@ mod tests {
 
     #[test]
     fn ticks_and_labels() {
-        assert_eq!(
-            ticks_1_2_5(150.0, 60_000.0),
-            vec![200.0, 500.0, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4]
-        );
+        assert_eq!(ticks_1_2_5(150.0, 60_000.0), vec![200.0, 500.0, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4]);
         assert_eq!(ticks_1_2_5(0.05, 0.3), vec![0.05, 0.1, 0.2]);
         assert_eq!(label(20_000.0), "20k");
         assert_eq!(label(250.0), "250");

@@ -52,11 +52,7 @@ impl ProcSampler {
     }
 
     fn refresh(&mut self) {
-        self.sys.refresh_processes_specifics(
-            ProcessesToUpdate::All,
-            true,
-            ProcessRefreshKind::nothing().with_cpu().with_memory(),
-        );
+        self.sys.refresh_processes_specifics(ProcessesToUpdate::All, true, ProcessRefreshKind::nothing().with_cpu().with_memory());
     }
 
     /// Record one sample: CPU since the previous call, RSS now.
@@ -94,13 +90,7 @@ impl ProcSampler {
             .iter()
             .map(|(k, rss)| {
                 let cpu = self.cpu_sum.get(k).copied().unwrap_or(0.0) / n;
-                (
-                    k.clone(),
-                    ProcUsage {
-                        cpu_pct: (cpu * 10.0).round() / 10.0,
-                        rss_mib: (rss * 10.0).round() / 10.0,
-                    },
-                )
+                (k.clone(), ProcUsage { cpu_pct: (cpu * 10.0).round() / 10.0, rss_mib: (rss * 10.0).round() / 10.0 })
             })
             .collect()
     }

@@ -15,10 +15,7 @@ pub struct Sample {
 
 impl Sample {
     pub fn label(&self, key: &str) -> Option<&str> {
-        self.labels
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.labels.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     fn matches(&self, name: &str, filter: &[(&str, &str)]) -> bool {
@@ -51,11 +48,7 @@ fn parse_line(line: &str) -> Option<Sample> {
         "-Inf" => f64::NEG_INFINITY,
         v => v.parse().ok()?,
     };
-    Some(Sample {
-        name,
-        labels,
-        value,
-    })
+    Some(Sample { name, labels, value })
 }
 
 /// Parses `k="v",k2="v2"}` and returns the labels and the text after `}`.
@@ -138,19 +131,11 @@ impl HistogramSnapshot {
             .buckets
             .iter()
             .map(|&(le, c)| {
-                let prev = before
-                    .buckets
-                    .iter()
-                    .find(|(b, _)| *b == le)
-                    .map_or(0.0, |b| b.1);
+                let prev = before.buckets.iter().find(|(b, _)| *b == le).map_or(0.0, |b| b.1);
                 (le, (c - prev).max(0.0))
             })
             .collect();
-        HistogramSnapshot {
-            buckets,
-            sum: self.sum - before.sum,
-            count: (self.count - before.count).max(0.0),
-        }
+        HistogramSnapshot { buckets, sum: self.sum - before.sum, count: (self.count - before.count).max(0.0) }
     }
 
     /// The `q`-quantile (0..=1) by linear interpolation inside the bucket that holds it, as
@@ -200,54 +185,27 @@ coffee_v2_consumer_lag{stream="other"} 3 1700000000000
     fn parses_labels_values_and_escapes() {
         let s = parse(TEXT);
         assert_eq!(s.len(), 11);
-        let lag = s
-            .iter()
-            .find(|x| x.label("stream") == Some("orders"))
-            .unwrap();
+        let lag = s.iter().find(|x| x.label("stream") == Some("orders")).unwrap();
         assert_eq!(lag.label("note"), Some("a \"quoted\", value"));
         assert_eq!(lag.value, 17.0);
         assert_eq!(gauge(&s, "coffee_v2_consumer_lag", &[]), Some(20.0));
-        assert_eq!(
-            gauge(&s, "coffee_v2_consumer_lag", &[("stream", "other")]),
-            Some(3.0)
-        );
+        assert_eq!(gauge(&s, "coffee_v2_consumer_lag", &[("stream", "other")]), Some(3.0));
         assert_eq!(gauge(&s, "nope", &[]), None);
     }
 
     #[test]
     fn reads_one_version_of_the_histogram() {
         let s = parse(TEXT);
-        let h = HistogramSnapshot::from_samples(
-            &s,
-            "coffee_order_freshness_seconds",
-            &[("version", "v2")],
-        )
-        .unwrap();
+        let h = HistogramSnapshot::from_samples(&s, "coffee_order_freshness_seconds", &[("version", "v2")]).unwrap();
         assert_eq!(h.buckets.len(), 4);
         assert_eq!(h.count, 100.0);
         assert_eq!(h.sum, 42.5);
-        assert!(
-            HistogramSnapshot::from_samples(
-                &s,
-                "coffee_order_freshness_seconds",
-                &[("version", "v1")]
-            )
-            .is_none()
-        );
+        assert!(HistogramSnapshot::from_samples(&s, "coffee_order_freshness_seconds", &[("version", "v1")]).is_none());
     }
 
     #[test]
     fn quantiles_interpolate_like_promql() {
-        let h = HistogramSnapshot {
-            buckets: vec![
-                (0.1, 10.0),
-                (0.5, 60.0),
-                (1.0, 90.0),
-                (f64::INFINITY, 100.0),
-            ],
-            sum: 0.0,
-            count: 100.0,
-        };
+        let h = HistogramSnapshot { buckets: vec![(0.1, 10.0), (0.5, 60.0), (1.0, 90.0), (f64::INFINITY, 100.0)], sum: 0.0, count: 100.0 };
         // rank 50 lies in (0.1, 0.5] holding 50 orders from cumulative 10: 0.1 + 0.4 * 40/50.
         assert!((h.quantile(0.5).unwrap() - 0.42).abs() < 1e-9);
         // rank 5 lies in the first bucket, which starts at 0.
@@ -259,21 +217,10 @@ coffee_v2_consumer_lag{stream="other"} 3 1700000000000
 
     #[test]
     fn since_subtracts_a_baseline() {
-        let before = HistogramSnapshot {
-            buckets: vec![(0.1, 5.0), (f64::INFINITY, 8.0)],
-            sum: 1.0,
-            count: 8.0,
-        };
-        let after = HistogramSnapshot {
-            buckets: vec![(0.1, 5.0), (1.0, 20.0), (f64::INFINITY, 28.0)],
-            sum: 11.0,
-            count: 28.0,
-        };
+        let before = HistogramSnapshot { buckets: vec![(0.1, 5.0), (f64::INFINITY, 8.0)], sum: 1.0, count: 8.0 };
+        let after = HistogramSnapshot { buckets: vec![(0.1, 5.0), (1.0, 20.0), (f64::INFINITY, 28.0)], sum: 11.0, count: 28.0 };
         let d = after.since(&before);
-        assert_eq!(
-            d.buckets,
-            vec![(0.1, 0.0), (1.0, 20.0), (f64::INFINITY, 20.0)]
-        );
+        assert_eq!(d.buckets, vec![(0.1, 0.0), (1.0, 20.0), (f64::INFINITY, 20.0)]);
         assert_eq!(d.count, 20.0);
         assert_eq!(d.sum, 10.0);
         // All 20 new orders fell in (0.1, 1]: median at 0.1 + 0.9 * 10/20.

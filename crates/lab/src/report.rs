@@ -91,41 +91,24 @@ impl LoadReport {
         let errors = if self.errors_by_status.is_empty() {
             "0".to_string()
         } else {
-            let parts: Vec<String> = self
-                .errors_by_status
-                .iter()
-                .map(|(k, v)| format!("{k}: {v}"))
-                .collect();
+            let parts: Vec<String> = self.errors_by_status.iter().map(|(k, v)| format!("{k}: {v}")).collect();
             format!("{} ({})", self.errors, parts.join(", "))
         };
-        let freshness = |sel: fn(&FreshnessMs) -> f64| {
-            self.freshness_ms
-                .as_ref()
-                .map_or("n/a".into(), |x| f(sel(x)))
-        };
+        let freshness = |sel: fn(&FreshnessMs) -> f64| self.freshness_ms.as_ref().map_or("n/a".into(), |x| f(sel(x)));
         let rows: Vec<(&str, String)> = vec![
             ("version", self.version.clone()),
             ("target", self.target.clone()),
             ("offered rate (req/s)", format!("{:.1}", self.offered_rate)),
-            (
-                "achieved rate (req/s)",
-                format!("{:.1}", self.achieved_rate),
-            ),
+            ("achieved rate (req/s)", format!("{:.1}", self.achieved_rate)),
             ("duration (s)", format!("{:.2}", self.duration_s)),
-            (
-                "sent / scheduled",
-                format!("{} / {}", self.sent, self.scheduled),
-            ),
+            ("sent / scheduled", format!("{} / {}", self.sent, self.scheduled)),
             ("ok", self.ok.to_string()),
             ("latency p50 (ms)", f(self.latency_ms.p50)),
             ("latency p95 (ms)", f(self.latency_ms.p95)),
             ("latency p99 (ms)", f(self.latency_ms.p99)),
             ("latency max (ms)", f(self.latency_ms.max)),
             ("errors", errors),
-            (
-                "queued for a connection",
-                self.queued_for_connection.to_string(),
-            ),
+            ("queued for a connection", self.queued_for_connection.to_string()),
             ("client send lag p99 (ms)", f(self.send_lag_ms_p99)),
             ("freshness p50 (ms)", freshness(|x| x.p50)),
             ("freshness p99 (ms)", freshness(|x| x.p99)),
@@ -174,9 +157,6 @@ mod tests {
 
     #[test]
     fn empty_histogram_reports_zeros() {
-        assert_eq!(
-            LatencyMs::from_micros(&new_histogram()),
-            LatencyMs::default()
-        );
+        assert_eq!(LatencyMs::from_micros(&new_histogram()), LatencyMs::default());
     }
 }

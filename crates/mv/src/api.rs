@@ -49,9 +49,7 @@ pub struct Health {
 /// Pushes are many small frames: with Nagle's algorithm on, each waits for
 /// the previous frame's (delayed) ACK, adding up to 40 ms. Every listener
 /// of this API goes through here.
-pub fn no_delay(
-    listener: tokio::net::TcpListener,
-) -> impl axum::serve::Listener<Addr = std::net::SocketAddr> {
+pub fn no_delay(listener: tokio::net::TcpListener) -> impl axum::serve::Listener<Addr = std::net::SocketAddr> {
     use axum::serve::ListenerExt;
     listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
@@ -95,11 +93,7 @@ pub fn parse_ids(s: &str) -> Result<Vec<u32>, String> {
     let mut ids = s
         .split(',')
         .filter(|p| !p.trim().is_empty())
-        .map(|p| {
-            p.trim()
-                .parse::<u32>()
-                .map_err(|e| format!("bad account id {p:?}: {e}"))
-        })
+        .map(|p| p.trim().parse::<u32>().map_err(|e| format!("bad account id {p:?}: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
     ids.sort_unstable();
     ids.dedup();
@@ -109,11 +103,7 @@ pub fn parse_ids(s: &str) -> Result<Vec<u32>, String> {
     Ok(ids)
 }
 
-async fn ws_accounts(
-    State(st): State<AppState>,
-    Query(q): Query<WsQuery>,
-    ws: WebSocketUpgrade,
-) -> Response {
+async fn ws_accounts(State(st): State<AppState>, Query(q): Query<WsQuery>, ws: WebSocketUpgrade) -> Response {
     match parse_ids(&q.ids) {
         Ok(ids) => ws.on_upgrade(move |socket| subscription(socket, st, ids)),
         Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
@@ -158,17 +148,10 @@ async fn subscription(mut socket: WebSocket, st: AppState, ids: Vec<u32>) {
             };
             latest[k] = Some(ov.clone());
             let s = &mut sent[k];
-            if s.pushed
-                && ov.last_relevant_version <= s.relevant_version
-                && ov.positions_generation <= s.generation
-            {
+            if s.pushed && ov.last_relevant_version <= s.relevant_version && ov.positions_generation <= s.generation {
                 continue;
             }
-            *s = Sent {
-                relevant_version: ov.last_relevant_version,
-                generation: ov.positions_generation,
-                pushed: true,
-            };
+            *s = Sent { relevant_version: ov.last_relevant_version, generation: ov.positions_generation, pushed: true };
             // Queued, not written: one flush per wake-up sends every
             // account's frame in one write.
             if feed(&mut socket, &ov).await.is_err() {

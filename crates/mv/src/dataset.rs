@@ -40,11 +40,7 @@ fn mix(seed: u64, tag: u64, a: u64, b: u64) -> u64 {
 impl DataSet {
     pub fn at_scale(seed: u64, scale: f64) -> DataSet {
         let accounts = ((FULL_ACCOUNTS as f64 * scale).round() as u32).max(1);
-        DataSet {
-            seed,
-            accounts,
-            instruments: FULL_INSTRUMENTS,
-        }
+        DataSet { seed, accounts, instruments: FULL_INSTRUMENTS }
     }
 
     pub fn holdings_count(&self) -> u64 {
@@ -61,11 +57,7 @@ impl DataSet {
     }
 
     pub fn holding(&self, a: u32, i: u32) -> Holding {
-        Holding {
-            account: a,
-            instrument: i,
-            qty: 1 + (mix(self.seed, 2, a as u64, i as u64) % 1_000) as i64,
-        }
+        Holding { account: a, instrument: i, qty: 1 + (mix(self.seed, 2, a as u64, i as u64) % 1_000) as i64 }
     }
 
     /// Holdings in (account, instrument) order, the order COPY returns them.
@@ -76,23 +68,13 @@ impl DataSet {
     /// Order `id` (ids are dense from 0, grouped by (account, instrument)).
     pub fn order(&self, id: u64) -> Order {
         let pos = id / ORDERS_PER_HOLDING as u64;
-        let (a, i) = (
-            (pos / self.instruments as u64) as u32,
-            (pos % self.instruments as u64) as u32,
-        );
+        let (a, i) = ((pos / self.instruments as u64) as u32, (pos % self.instruments as u64) as u32);
         let r = mix(self.seed, 3, id, 0);
         let side = if r & 1 == 0 { Side::Buy } else { Side::Sell };
         let p = self.initial_price(i).0;
         // Limit within ±5 % of the opening price.
         let limit = p + (p / 20) * (((r >> 8) % 201) as i64 - 100) / 100;
-        Order {
-            id,
-            account: a,
-            instrument: i,
-            side,
-            qty: 1 + ((r >> 32) % 500) as i64,
-            limit_price: Price(limit.max(1)),
-        }
+        Order { id, account: a, instrument: i, side, qty: 1 + ((r >> 32) % 500) as i64, limit_price: Price(limit.max(1)) }
     }
 
     pub fn orders(&self) -> impl Iterator<Item = Order> + '_ {
@@ -104,22 +86,14 @@ impl DataSet {
     /// append instead of search while loading.
     pub fn positions(&self) -> impl Iterator<Item = PositionEvent> + '_ {
         (0..self.holdings_count()).flat_map(move |pos| {
-            let h = self.holding(
-                (pos / self.instruments as u64) as u32,
-                (pos % self.instruments as u64) as u32,
-            );
-            std::iter::once(PositionEvent::Holding(h)).chain((0..ORDERS_PER_HOLDING as u64).map(
-                move |j| PositionEvent::Order(self.order(pos * ORDERS_PER_HOLDING as u64 + j)),
-            ))
+            let h = self.holding((pos / self.instruments as u64) as u32, (pos % self.instruments as u64) as u32);
+            std::iter::once(PositionEvent::Holding(h))
+                .chain((0..ORDERS_PER_HOLDING as u64).map(move |j| PositionEvent::Order(self.order(pos * ORDERS_PER_HOLDING as u64 + j))))
         })
     }
 
     pub fn initial_prices(&self) -> impl Iterator<Item = PriceUpdate> + '_ {
-        (0..self.instruments).map(move |i| PriceUpdate {
-            instrument: i,
-            price: self.initial_price(i),
-            ts_ms: 0,
-        })
+        (0..self.instruments).map(move |i| PriceUpdate { instrument: i, price: self.initial_price(i), ts_ms: 0 })
     }
 
     /// The n-th intraday update: a random instrument moves up to ±0.5 % from
@@ -129,10 +103,6 @@ impl DataSet {
         let i = (r % self.instruments as u64) as u32;
         let p = self.initial_price(i).0;
         let bp = ((r >> 32) % 101) as i64 - 50; // basis points ×10
-        PriceUpdate {
-            instrument: i,
-            price: Price((p + p * bp / 10_000).max(1)),
-            ts_ms,
-        }
+        PriceUpdate { instrument: i, price: Price((p + p * bp / 10_000).max(1)), ts_ms }
     }
 }

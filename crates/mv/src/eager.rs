@@ -51,18 +51,11 @@ impl EagerEngine {
 
     /// Pre-sizes the arrays so loading does not leave doubling slack behind
     /// (which would otherwise be a third of the state at full scale).
-    pub fn with_capacity(
-        instruments: usize,
-        accounts: usize,
-        positions_per_instrument: usize,
-        orders: usize,
-    ) -> Self {
+    pub fn with_capacity(instruments: usize, accounts: usize, positions_per_instrument: usize, orders: usize) -> Self {
         EagerEngine {
             version: 0,
             prices: vec![Price(0); instruments],
-            books: (0..instruments)
-                .map(|_| PositionList::with_capacity(positions_per_instrument))
-                .collect(),
+            books: (0..instruments).map(|_| PositionList::with_capacity(positions_per_instrument)).collect(),
             totals: vec![Totals::default(); accounts],
             orders: OrderBook::with_capacity(orders),
         }
@@ -124,21 +117,13 @@ impl EagerEngine {
             let t = &mut self.totals[a as usize];
             t.holdings_mv += revalue_delta(h, old, u.price);
             t.orders_mv += revalue_delta(o, old, u.price);
-            out(AccountChange {
-                account: a,
-                version,
-                totals: *t,
-            });
+            out(AccountChange { account: a, version, totals: *t });
         }
     }
 
     /// Applies a holding or order change; calls `out` for each account whose
     /// totals changed (at most two: an order that moved accounts).
-    pub fn apply_position(
-        &mut self,
-        ev: &PositionEvent,
-        mut out: impl FnMut(AccountChange),
-    ) -> Result<(), SparseOrderId> {
+    pub fn apply_position(&mut self, ev: &PositionEvent, mut out: impl FnMut(AccountChange)) -> Result<(), SparseOrderId> {
         match *ev {
             PositionEvent::Holding(h) => {
                 if let Some(c) = self.set_holding(h) {
@@ -169,11 +154,7 @@ impl EagerEngine {
         }
         let t = &mut self.totals[h.account as usize];
         t.holdings_mv += holding_mv(dq, self.prices[h.instrument as usize]);
-        Some(AccountChange {
-            account: h.account,
-            version: self.version,
-            totals: *t,
-        })
+        Some(AccountChange { account: h.account, version: self.version, totals: *t })
     }
 
     /// Adds `signed_qty` of open orders to a position and its account total.
@@ -188,29 +169,13 @@ impl EagerEngine {
         book.ord[k] += s.signed_qty;
         let t = &mut self.totals[s.account as usize];
         t.orders_mv += order_mv(s.signed_qty, self.prices[s.instrument as usize]);
-        Some(AccountChange {
-            account: s.account,
-            version: self.version,
-            totals: *t,
-        })
+        Some(AccountChange { account: s.account, version: self.version, totals: *t })
     }
 
-    fn upsert_order(
-        &mut self,
-        o: &Order,
-    ) -> Result<(Option<AccountChange>, Option<AccountChange>), SparseOrderId> {
-        let new = OrderSlot {
-            account: o.account,
-            instrument: o.instrument,
-            signed_qty: o.signed_qty(),
-        };
+    fn upsert_order(&mut self, o: &Order) -> Result<(Option<AccountChange>, Option<AccountChange>), SparseOrderId> {
+        let new = OrderSlot { account: o.account, instrument: o.instrument, signed_qty: o.signed_qty() };
         let prev = self.orders.upsert(o.id, new)?;
-        let removed = prev.and_then(|p| {
-            self.add_order_qty(OrderSlot {
-                signed_qty: -p.signed_qty,
-                ..p
-            })
-        });
+        let removed = prev.and_then(|p| self.add_order_qty(OrderSlot { signed_qty: -p.signed_qty, ..p }));
         let added = self.add_order_qty(new);
         // One message per account: if both touched the same account, the
         // later one already carries the final totals.
@@ -222,10 +187,7 @@ impl EagerEngine {
 
     fn cancel_order(&mut self, id: OrderId) -> Option<AccountChange> {
         let p = self.orders.remove(id)?;
-        self.add_order_qty(OrderSlot {
-            signed_qty: -p.signed_qty,
-            ..p
-        })
+        self.add_order_qty(OrderSlot { signed_qty: -p.signed_qty, ..p })
     }
 
     /// Loads a batch of positions without emitting anything (rebuild path).
@@ -253,10 +215,7 @@ impl EagerEngine {
 
     /// Bytes held by the state arrays (capacity, not length).
     pub fn heap_bytes(&self) -> usize {
-        self.books
-            .iter()
-            .map(PositionList::heap_bytes)
-            .sum::<usize>()
+        self.books.iter().map(PositionList::heap_bytes).sum::<usize>()
             + self.orders.heap_bytes()
             + self.totals.capacity() * std::mem::size_of::<Totals>()
             + self.prices.capacity() * 8

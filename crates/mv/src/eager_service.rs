@@ -46,11 +46,7 @@ async fn publish(p: &FutureProducer, topic: &str, c: &AccountChange) -> Result<(
 
 /// Rebuilds, calls `ready` (events published after that are live, not part
 /// of the rebuild), then runs until `shutdown` resolves.
-pub async fn serve_eager(
-    args: &EagerArgs,
-    ready: impl FnOnce(),
-    shutdown: impl Future<Output = ()>,
-) -> Result<()> {
+pub async fn serve_eager(args: &EagerArgs, ready: impl FnOnce(), shutdown: impl Future<Output = ()>) -> Result<()> {
     let src = &args.sources;
     let t0 = Instant::now();
     let (mut engine, rows) = sources::load_pg(
@@ -73,11 +69,7 @@ pub async fn serve_eager(
     while !prices.caught_up() {
         engine.apply_price(&kafka::decode_price(&prices.next().await)?, |_| {});
     }
-    tracing::info!(
-        rows,
-        rebuild_ms = t0.elapsed().as_millis() as u64,
-        "strategy A rebuilt"
-    );
+    tracing::info!(rows, rebuild_ms = t0.elapsed().as_millis() as u64, "strategy A rebuilt");
     ready();
 
     let producer = kafka::producer(&src.brokers)?;
@@ -101,8 +93,6 @@ pub async fn serve_eager(
             publish(&producer, &args.output_topic, &c).await?;
         }
     }
-    producer
-        .flush(Duration::from_secs(10))
-        .context("flushing account changes")?;
+    producer.flush(Duration::from_secs(10)).context("flushing account changes")?;
     Ok(())
 }

@@ -32,18 +32,9 @@ pub fn base_config(brokers: &str) -> ClientConfig {
 
 /// Creates topics; an existing topic is fine (restarts reuse them).
 pub async fn create_topics(brokers: &str, topics: &[&str], partitions: i32) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> =
-        base_config(brokers).create().context("admin client")?;
-    let new: Vec<NewTopic> = topics
-        .iter()
-        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
-        .collect();
-    let res = admin
-        .create_topics(
-            &new,
-            &AdminOptions::new().operation_timeout(Some(META_TIMEOUT)),
-        )
-        .await?;
+    let admin: AdminClient<DefaultClientContext> = base_config(brokers).create().context("admin client")?;
+    let new: Vec<NewTopic> = topics.iter().map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1))).collect();
+    let res = admin.create_topics(&new, &AdminOptions::new().operation_timeout(Some(META_TIMEOUT))).await?;
     for r in res {
         match r {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -54,11 +45,7 @@ pub async fn create_topics(brokers: &str, topics: &[&str], partitions: i32) -> R
 }
 
 pub fn producer(brokers: &str) -> Result<FutureProducer> {
-    base_config(brokers)
-        .set("linger.ms", "0")
-        .set("message.timeout.ms", "10000")
-        .create()
-        .context("producer")
+    base_config(brokers).set("linger.ms", "0").set("message.timeout.ms", "10000").create().context("producer")
 }
 
 /// For loading many events at once: lets librdkafka batch them into few
@@ -74,12 +61,9 @@ pub fn bulk_producer(brokers: &str) -> Result<FutureProducer> {
 }
 
 async fn send(p: &FutureProducer, topic: &str, key: &str, payload: &[u8]) -> Result<()> {
-    p.send(
-        FutureRecord::to(topic).key(key).payload(payload),
-        Duration::from_secs(10),
-    )
-    .await
-    .map_err(|(e, _)| anyhow::anyhow!("producing to {topic}: {e}"))?;
+    p.send(FutureRecord::to(topic).key(key).payload(payload), Duration::from_secs(10))
+        .await
+        .map_err(|(e, _)| anyhow::anyhow!("producing to {topic}: {e}"))?;
     Ok(())
 }
 
@@ -107,24 +91,15 @@ impl TopicReplay {
         let topic = topic.to_string();
         tokio::task::spawn_blocking(move || {
             let consumer: StreamConsumer = base_config(&brokers)
-                .set(
-                    "group.id",
-                    format!("coffee-mv-replay-{}", std::process::id()),
-                )
+                .set("group.id", format!("coffee-mv-replay-{}", std::process::id()))
                 .set("enable.auto.commit", "false")
                 .set("auto.offset.reset", "earliest")
                 .set("session.timeout.ms", "6000")
                 .set("fetch.wait.max.ms", "5")
                 .create()
                 .context("consumer")?;
-            let md = consumer
-                .fetch_metadata(Some(&topic), META_TIMEOUT)
-                .with_context(|| format!("metadata of {topic}"))?;
-            let t = md
-                .topics()
-                .iter()
-                .find(|t| t.name() == topic)
-                .context("topic missing from metadata")?;
+            let md = consumer.fetch_metadata(Some(&topic), META_TIMEOUT).with_context(|| format!("metadata of {topic}"))?;
+            let t = md.topics().iter().find(|t| t.name() == topic).context("topic missing from metadata")?;
             if let Some(e) = t.error() {
                 bail!("topic {topic}: {e:?}");
             }
@@ -141,11 +116,7 @@ impl TopicReplay {
                 }
             }
             consumer.assign(&tpl)?;
-            Ok(TopicReplay {
-                topic,
-                consumer,
-                pending,
-            })
+            Ok(TopicReplay { topic, consumer, pending })
         })
         .await?
     }

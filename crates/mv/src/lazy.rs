@@ -36,10 +36,7 @@ pub struct Overview {
 
 impl Overview {
     pub fn totals(&self) -> Totals {
-        Totals {
-            holdings_mv: self.holdings_mv,
-            orders_mv: self.orders_mv,
-        }
+        Totals { holdings_mv: self.holdings_mv, orders_mv: self.orders_mv }
     }
 }
 
@@ -66,19 +63,9 @@ impl Default for LazyEngine {
 }
 
 impl LazyEngine {
-    pub fn with_capacity(
-        instruments: usize,
-        accounts: usize,
-        positions_per_account: usize,
-        orders: usize,
-    ) -> Self {
+    pub fn with_capacity(instruments: usize, accounts: usize, positions_per_account: usize, orders: usize) -> Self {
         let books = (0..accounts)
-            .map(|_| {
-                Arc::new(RwLock::new(AccountBook {
-                    positions: PositionList::with_capacity(positions_per_account),
-                    generation: 0,
-                }))
-            })
+            .map(|_| Arc::new(RwLock::new(AccountBook { positions: PositionList::with_capacity(positions_per_account), generation: 0 })))
             .collect();
         LazyEngine {
             prices: PriceBook::new(instruments),
@@ -140,15 +127,9 @@ impl LazyEngine {
         let mut orders = self.orders.lock().unwrap();
         let generation = *self.positions_gen.borrow() + 1;
         match *ev {
-            PositionEvent::Holding(h) => {
-                self.add(h.account, h.instrument, Some(h.qty), 0, generation)
-            }
+            PositionEvent::Holding(h) => self.add(h.account, h.instrument, Some(h.qty), 0, generation),
             PositionEvent::Order(o) => {
-                let new = OrderSlot {
-                    account: o.account,
-                    instrument: o.instrument,
-                    signed_qty: o.signed_qty(),
-                };
+                let new = OrderSlot { account: o.account, instrument: o.instrument, signed_qty: o.signed_qty() };
                 if let Some(p) = orders.upsert(o.id, new)? {
                     self.add(p.account, p.instrument, None, -p.signed_qty, generation);
                 }
@@ -240,8 +221,7 @@ impl LazyEngine {
                         o.holdings_mv += revalue_delta(h, old, new);
                         o.orders_mv += revalue_delta(q, old, new);
                         o.total_mv = o.holdings_mv + o.orders_mv;
-                        o.unpriced =
-                            (o.unpriced as i64 + (new.0 == 0) as i64 - (old.0 == 0) as i64) as u32;
+                        o.unpriced = (o.unpriced as i64 + (new.0 == 0) as i64 - (old.0 == 0) as i64) as u32;
                         o.last_relevant_version = snap.version;
                     }
                 }
@@ -258,13 +238,7 @@ impl LazyEngine {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        let books: usize = self
-            .accounts
-            .read()
-            .unwrap()
-            .iter()
-            .map(|b| b.read().unwrap().positions.heap_bytes())
-            .sum();
+        let books: usize = self.accounts.read().unwrap().iter().map(|b| b.read().unwrap().positions.heap_bytes()).sum();
         let snap = self.prices.current();
         books + self.orders.lock().unwrap().heap_bytes() + snap.prices.capacity() * 16
     }

@@ -15,9 +15,7 @@ pub type Qty = i64;
 pub const SCALE: i64 = 10_000;
 
 /// A price in 1e-4 currency units (e.g. 150.25 is `Price(1_502_500)`).
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Price(pub i64);
 
@@ -70,12 +68,8 @@ impl std::str::FromStr for Money {
             return Err(format!("not a 4-decimal amount: {s:?}"));
         }
         let int: i128 = int.parse().map_err(|e| format!("{s:?}: {e}"))?;
-        let frac_v: i128 = if frac.is_empty() {
-            0
-        } else {
-            frac.parse::<i128>().map_err(|e| format!("{s:?}: {e}"))?
-                * 10i128.pow(4 - frac.len() as u32)
-        };
+        let frac_v: i128 =
+            if frac.is_empty() { 0 } else { frac.parse::<i128>().map_err(|e| format!("{s:?}: {e}"))? * 10i128.pow(4 - frac.len() as u32) };
         let v = int * SCALE as i128 + frac_v;
         Ok(Money(if neg { -v } else { v }))
     }

@@ -35,10 +35,7 @@ pub struct OrderBook {
 
 impl OrderBook {
     pub fn with_capacity(n: usize) -> Self {
-        OrderBook {
-            slots: Vec::with_capacity(n),
-            live: 0,
-        }
+        OrderBook { slots: Vec::with_capacity(n), live: 0 }
     }
 
     pub fn live(&self) -> usize {
@@ -46,29 +43,18 @@ impl OrderBook {
     }
 
     pub fn get(&self, id: OrderId) -> Option<OrderSlot> {
-        self.slots
-            .get(id as usize)
-            .copied()
-            .filter(|s| s.account != EMPTY)
+        self.slots.get(id as usize).copied().filter(|s| s.account != EMPTY)
     }
 
     /// Stores the order, returning what it replaced.
-    pub fn upsert(
-        &mut self,
-        id: OrderId,
-        slot: OrderSlot,
-    ) -> Result<Option<OrderSlot>, SparseOrderId> {
+    pub fn upsert(&mut self, id: OrderId, slot: OrderSlot) -> Result<Option<OrderSlot>, SparseOrderId> {
         assert!(slot.account != EMPTY, "account id u32::MAX is reserved");
         let len = self.slots.len() as u64;
         if id >= len {
             if id - len > MAX_ID_GAP {
                 return Err(SparseOrderId { id, len });
             }
-            let empty = OrderSlot {
-                account: EMPTY,
-                instrument: 0,
-                signed_qty: 0,
-            };
+            let empty = OrderSlot { account: EMPTY, instrument: 0, signed_qty: 0 };
             self.slots.resize(id as usize + 1, empty);
         }
         let prev = std::mem::replace(&mut self.slots[id as usize], slot);

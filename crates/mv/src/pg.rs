@@ -24,9 +24,7 @@ CREATE TABLE IF NOT EXISTS mv_orders (
 
 /// Connects and drives the connection on its own task.
 pub async fn connect(url: &str) -> Result<Client> {
-    let (client, conn) = tokio_postgres::connect(url, NoTls)
-        .await
-        .with_context(|| format!("connecting to {url}"))?;
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await.with_context(|| format!("connecting to {url}"))?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {
             tracing::warn!("postgres connection ended: {e}");
@@ -37,20 +35,13 @@ pub async fn connect(url: &str) -> Result<Client> {
 
 /// Replaces the database name of a URL (for creating/dropping databases).
 pub fn with_database(url: &str, db: &str) -> Result<String> {
-    let (base, rest) = url
-        .rsplit_once('/')
-        .context("database url needs a /dbname")?;
-    let query = rest
-        .split_once('?')
-        .map(|(_, q)| format!("?{q}"))
-        .unwrap_or_default();
+    let (base, rest) = url.rsplit_once('/').context("database url needs a /dbname")?;
+    let query = rest.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
     Ok(format!("{base}/{db}{query}"))
 }
 
 pub fn database_name(url: &str) -> Result<String> {
-    let (_, rest) = url
-        .rsplit_once('/')
-        .context("database url needs a /dbname")?;
+    let (_, rest) = url.rsplit_once('/').context("database url needs a /dbname")?;
     Ok(rest.split('?').next().unwrap_or_default().to_string())
 }
 
@@ -61,29 +52,20 @@ pub async fn recreate_database(url: &str) -> Result<()> {
         bail!("refusing odd database name {db:?}");
     }
     let admin = connect(&with_database(url, "postgres")?).await?;
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-        .await?;
-    admin
-        .batch_execute(&format!("CREATE DATABASE {db}"))
-        .await?;
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await?;
+    admin.batch_execute(&format!("CREATE DATABASE {db}")).await?;
     Ok(())
 }
 
 pub async fn drop_database(url: &str) -> Result<()> {
     let db = database_name(url)?;
     let admin = connect(&with_database(url, "postgres")?).await?;
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-        .await?;
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await?;
     Ok(())
 }
 
 pub async fn create_schema(client: &Client) -> Result<()> {
-    client
-        .batch_execute(SCHEMA)
-        .await
-        .context("creating mv schema")
+    client.batch_execute(SCHEMA).await.context("creating mv schema")
 }
 
 /// Bulk-loads a generated data set (tables must be empty).
@@ -103,44 +85,21 @@ pub async fn copy_in_dataset(client: &mut Client, ds: &DataSet) -> Result<()> {
     ))
     .await?;
     {
-        let sink = tx
-            .copy_in("COPY mv_holdings (account_id, instrument_id, qty) FROM STDIN BINARY")
-            .await?;
+        let sink = tx.copy_in("COPY mv_holdings (account_id, instrument_id, qty) FROM STDIN BINARY").await?;
         let w = BinaryCopyInWriter::new(sink, &[Type::INT4, Type::INT4, Type::INT8]);
         pin_mut!(w);
         for h in ds.holdings() {
-            w.as_mut()
-                .write(&[&(h.account as i32), &(h.instrument as i32), &h.qty])
-                .await?;
+            w.as_mut().write(&[&(h.account as i32), &(h.instrument as i32), &h.qty]).await?;
         }
         w.finish().await?;
     }
     {
-        let sink = tx
-            .copy_in("COPY mv_orders (order_id, account_id, instrument_id, side, qty, limit_price) FROM STDIN BINARY")
-            .await?;
-        let w = BinaryCopyInWriter::new(
-            sink,
-            &[
-                Type::INT8,
-                Type::INT4,
-                Type::INT4,
-                Type::TEXT,
-                Type::INT8,
-                Type::INT8,
-            ],
-        );
+        let sink = tx.copy_in("COPY mv_orders (order_id, account_id, instrument_id, side, qty, limit_price) FROM STDIN BINARY").await?;
+        let w = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::INT4, Type::INT4, Type::TEXT, Type::INT8, Type::INT8]);
         pin_mut!(w);
         for o in ds.orders() {
             w.as_mut()
-                .write(&[
-                    &(o.id as i64),
-                    &(o.account as i32),
-                    &(o.instrument as i32),
-                    &o.side.as_str(),
-                    &o.qty,
-                    &o.limit_price.0,
-                ])
+                .write(&[&(o.id as i64), &(o.account as i32), &(o.instrument as i32), &o.side.as_str(), &o.qty, &o.limit_price.0])
                 .await?;
         }
         w.finish().await?;
@@ -151,9 +110,7 @@ pub async fn copy_in_dataset(client: &mut Client, ds: &DataSet) -> Result<()> {
     )
     .await?;
     tx.commit().await?;
-    client
-        .batch_execute("ANALYZE mv_holdings; ANALYZE mv_orders;")
-        .await?;
+    client.batch_execute("ANALYZE mv_holdings; ANALYZE mv_orders;").await?;
     Ok(())
 }
 
@@ -184,40 +141,19 @@ pub async fn sizes(client: &Client) -> Result<Sizes> {
 
 /// Streams every holding, then every open order, into `apply`. Rows come in
 /// physical order, which for a bulk-loaded table is load order.
-pub async fn load_positions(
-    client: &Client,
-    mut apply: impl FnMut(&PositionEvent) -> Result<()>,
-) -> Result<u64> {
+pub async fn load_positions(client: &Client, mut apply: impl FnMut(&PositionEvent) -> Result<()>) -> Result<u64> {
     let mut n = 0u64;
-    let s = client
-        .copy_out("COPY mv_holdings (account_id, instrument_id, qty) TO STDOUT BINARY")
-        .await?;
+    let s = client.copy_out("COPY mv_holdings (account_id, instrument_id, qty) TO STDOUT BINARY").await?;
     let rows = BinaryCopyOutStream::new(s, &[Type::INT4, Type::INT4, Type::INT8]);
     pin_mut!(rows);
     while let Some(r) = rows.next().await {
         let r = r?;
-        let h = Holding {
-            account: r.get::<i32>(0) as u32,
-            instrument: r.get::<i32>(1) as u32,
-            qty: r.get(2),
-        };
+        let h = Holding { account: r.get::<i32>(0) as u32, instrument: r.get::<i32>(1) as u32, qty: r.get(2) };
         apply(&PositionEvent::Holding(h))?;
         n += 1;
     }
-    let s = client
-        .copy_out("COPY mv_orders (order_id, account_id, instrument_id, side, qty, limit_price) TO STDOUT BINARY")
-        .await?;
-    let rows = BinaryCopyOutStream::new(
-        s,
-        &[
-            Type::INT8,
-            Type::INT4,
-            Type::INT4,
-            Type::TEXT,
-            Type::INT8,
-            Type::INT8,
-        ],
-    );
+    let s = client.copy_out("COPY mv_orders (order_id, account_id, instrument_id, side, qty, limit_price) TO STDOUT BINARY").await?;
+    let rows = BinaryCopyOutStream::new(s, &[Type::INT8, Type::INT4, Type::INT4, Type::TEXT, Type::INT8, Type::INT8]);
     pin_mut!(rows);
     while let Some(r) = rows.next().await {
         let r = r?;
@@ -256,24 +192,12 @@ pub async fn write_position(client: &Client, ev: &PositionEvent) -> Result<()> {
                      ON CONFLICT (order_id) DO UPDATE SET account_id = EXCLUDED.account_id,
                        instrument_id = EXCLUDED.instrument_id, side = EXCLUDED.side,
                        qty = EXCLUDED.qty, limit_price = EXCLUDED.limit_price",
-                    &[
-                        &(o.id as i64),
-                        &(o.account as i32),
-                        &(o.instrument as i32),
-                        &o.side.as_str(),
-                        &o.qty,
-                        &o.limit_price.0,
-                    ],
+                    &[&(o.id as i64), &(o.account as i32), &(o.instrument as i32), &o.side.as_str(), &o.qty, &o.limit_price.0],
                 )
                 .await?;
         }
         PositionEvent::OrderCancel { id } => {
-            client
-                .execute(
-                    "DELETE FROM mv_orders WHERE order_id = $1",
-                    &[&(*id as i64)],
-                )
-                .await?;
+            client.execute("DELETE FROM mv_orders WHERE order_id = $1", &[&(*id as i64)]).await?;
         }
     }
     Ok(())

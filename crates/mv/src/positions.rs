@@ -18,11 +18,7 @@ pub struct PositionList {
 
 impl PositionList {
     pub fn with_capacity(n: usize) -> Self {
-        PositionList {
-            keys: Vec::with_capacity(n),
-            hold: Vec::with_capacity(n),
-            ord: Vec::with_capacity(n),
-        }
+        PositionList { keys: Vec::with_capacity(n), hold: Vec::with_capacity(n), ord: Vec::with_capacity(n) }
     }
 
     pub fn len(&self) -> usize {

@@ -72,16 +72,9 @@ impl Default for PriceBook {
 
 impl PriceBook {
     pub fn new(instruments: usize) -> Self {
-        let snap = PriceSnapshot {
-            version: 0,
-            prices: vec![Price(0); instruments],
-            changed_at: vec![0; instruments],
-            ts_ms: 0,
-            last: None,
-        };
-        PriceBook {
-            tx: watch::Sender::new(Arc::new(snap)),
-        }
+        let snap =
+            PriceSnapshot { version: 0, prices: vec![Price(0); instruments], changed_at: vec![0; instruments], ts_ms: 0, last: None };
+        PriceBook { tx: watch::Sender::new(Arc::new(snap)) }
     }
 
     pub fn current(&self) -> Arc<PriceSnapshot> {

@@ -25,9 +25,7 @@ pub struct ServeArgs {
 
 /// Binds `args.listen` and serves until Ctrl-C.
 pub async fn run(args: ServeArgs) -> Result<()> {
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("binding {}", args.listen))?;
+    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     serve(&args.sources, listener, async {
         let _ = tokio::signal::ctrl_c().await;
     })
@@ -36,11 +34,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
 
 /// Rebuilds, then serves on `listener` until `shutdown` resolves. Tests pass
 /// a port-0 listener and their own shutdown future.
-pub async fn serve(
-    src: &SourceArgs,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<()> {
+pub async fn serve(src: &SourceArgs, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
     let t0 = Instant::now();
     let (engine, pg_rows) = sources::load_pg(
         src,
@@ -95,12 +89,7 @@ pub async fn serve(
         total_ms: t0.elapsed().as_millis() as u64,
     };
 
-    let state = AppState {
-        engine,
-        subscriptions: Arc::new(AtomicUsize::new(0)),
-        rebuild,
-        shutdown: token.clone(),
-    };
+    let state = AppState { engine, subscriptions: Arc::new(AtomicUsize::new(0)), rebuild, shutdown: token.clone() };
     tracing::info!(addr = %listener.local_addr()?, ?rebuild, "serving");
     let t = token.clone();
     axum::serve(api::no_delay(listener), api::router(state))

@@ -11,11 +11,7 @@ use std::time::Instant;
 #[derive(clap::Args, Clone, Debug)]
 pub struct SourceArgs {
     /// PostgreSQL holding mv_holdings / mv_orders.
-    #[arg(
-        long,
-        env = "MV_DATABASE_URL",
-        default_value = "postgres://coffee:coffee@127.0.0.1/coffee_mv"
-    )]
+    #[arg(long, env = "MV_DATABASE_URL", default_value = "postgres://coffee:coffee@127.0.0.1/coffee_mv")]
     pub database_url: String,
     /// Kafka bootstrap servers.
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
@@ -33,12 +29,7 @@ pub struct SourceArgs {
 
 impl SourceArgs {
     pub async fn ensure_topics(&self) -> Result<()> {
-        kafka::create_topics(
-            &self.brokers,
-            &[&self.price_topic, &self.position_topic],
-            self.partitions,
-        )
-        .await
+        kafka::create_topics(&self.brokers, &[&self.price_topic, &self.position_topic], self.partitions).await
     }
 }
 

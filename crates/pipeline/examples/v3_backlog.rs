@@ -6,7 +6,10 @@
 //!
 //! `cargo run --release -p coffee-pipeline --example v3_backlog -- --records 1000000`
 
-use std::{sync::Arc, time::{Duration, Instant}};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use chrono::Utc;
 use clap::Parser;
@@ -33,17 +36,35 @@ struct Args {
 
 fn rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let id = Uuid::new_v4().simple().to_string()[..10].to_owned();
-    let kafka = KafkaSettings { brokers: args.brokers.clone(), topic: format!("backlog_{id}"), group: format!("backlog_{id}"), partitions: args.partitions, replication_factor: 1, producer_linger: Duration::from_millis(20) };
+    let kafka = KafkaSettings {
+        brokers: args.brokers.clone(),
+        topic: format!("backlog_{id}"),
+        group: format!("backlog_{id}"),
+        partitions: args.partitions,
+        replication_factor: 1,
+        producer_linger: Duration::from_millis(20),
+    };
     ensure_topic(&kafka, &kafka.topic, kafka.partitions).await?;
 
-    let producer: FutureProducer = kafka.client_config().set("linger.ms", "20").set("batch.num.messages", "10000").set("queue.buffering.max.messages", "1000000").create()?;
+    let producer: FutureProducer = kafka
+        .client_config()
+        .set("linger.ms", "20")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()?;
     let catalog = Catalog::default();
     let started = Instant::now();
     let mut pending = futures::stream::FuturesUnordered::new();
@@ -61,7 +82,9 @@ async fn main() -> anyhow::Result<()> {
         let store = o.store.clone();
         let p = producer.clone();
         let topic = kafka.topic.clone();
-        pending.push(async move { p.send(FutureRecord::to(&topic).key(&store).payload(&payload), Duration::from_secs(60)).await.map(|_| ()).map_err(|(e, _)| e) });
+        pending.push(async move {
+            p.send(FutureRecord::to(&topic).key(&store).payload(&payload), Duration::from_secs(60)).await.map(|_| ()).map_err(|(e, _)| e)
+        });
         if pending.len() >= 50_000 {
             while pending.len() > 25_000 {
                 pending.next().await.expect("pending")?;

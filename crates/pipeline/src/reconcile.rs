@@ -34,7 +34,12 @@ pub struct Report {
 /// For v2 and v3 that is every committed order minus the outbox entries Redis has not applied
 /// yet; the fences are the writers' positions. For v1 it is what the aggregator has counted:
 /// orders below its fence (or, when fixing, below the snapshot's xmin, which becomes the fence).
-async fn expected(pool: &PgPool, projection: &Projection, version: Version, fixing: bool) -> anyhow::Result<(MetricsDelta, Vec<(String, u64)>)> {
+async fn expected(
+    pool: &PgPool,
+    projection: &Projection,
+    version: Version,
+    fixing: bool,
+) -> anyhow::Result<(MetricsDelta, Vec<(String, u64)>)> {
     let mut client = pool.get().await?;
     let tx = client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
     let fences = projection.fences(version).await?;
@@ -84,8 +89,11 @@ fn diff(expected: &MetricsDelta, actual: &MetricsDelta) -> Vec<Drift> {
     if expected.total != actual.total {
         out.push(Drift { metric: "total".into(), expected: expected.total, actual: actual.total });
     }
-    let maps: [(&str, &BTreeMap<String, Breakdown>, &BTreeMap<String, Breakdown>); 3] =
-        [("drink", &expected.drinks, &actual.drinks), ("store", &expected.stores, &actual.stores), ("hour", &expected.hours, &actual.hours)];
+    let maps: [(&str, &BTreeMap<String, Breakdown>, &BTreeMap<String, Breakdown>); 3] = [
+        ("drink", &expected.drinks, &actual.drinks),
+        ("store", &expected.stores, &actual.stores),
+        ("hour", &expected.hours, &actual.hours),
+    ];
     for (kind, e, a) in maps {
         for name in e.keys().chain(a.keys()).collect::<std::collections::BTreeSet<_>>() {
             let (x, y) = (e.get(name).copied().unwrap_or_default(), a.get(name).copied().unwrap_or_default());
@@ -133,11 +141,5 @@ pub async fn reconcile(pool: &PgPool, projection: &Projection, version: Version,
              with every {version} writer stopped, `reconcile --fix --force` overwrites it"
         );
     }
-    Ok(Report {
-        version,
-        expected_orders: expected_now.total.count,
-        expected_revenue_cents: expected_now.total.revenue.0,
-        drift,
-        fixed,
-    })
+    Ok(Report { version, expected_orders: expected_now.total.count, expected_revenue_cents: expected_now.total.revenue.0, drift, fixed })
 }

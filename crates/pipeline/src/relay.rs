@@ -88,7 +88,11 @@ pub async fn sweep(pool: &PgPool, projection: &Projection, source_like: &str, ol
 
 /// Returns how many entries were applied and how many were removed from the outbox (applied
 /// now or found already applied).
-async fn apply_in_order(client: &deadpool_postgres::Client, projection: &Projection, entries: &[OutboxEntry]) -> anyhow::Result<(usize, usize)> {
+async fn apply_in_order(
+    client: &deadpool_postgres::Client,
+    projection: &Projection,
+    entries: &[OutboxEntry],
+) -> anyhow::Result<(usize, usize)> {
     let (mut applied, mut removed) = (0, 0);
     let mut blocked: Option<&str> = None;
     for e in entries {

@@ -68,7 +68,9 @@ async fn main() -> anyhow::Result<()> {
             (url, Some(pid), Some((child, db)))
         }
     };
-    let report = bench::run(bench::BenchConfig { base_url: url, server_pid: pid, clients: cli.clients, orders: cli.orders, ..Default::default() }).await;
+    let report =
+        bench::run(bench::BenchConfig { base_url: url, server_pid: pid, clients: cli.clients, orders: cli.orders, ..Default::default() })
+            .await;
     if let Some((mut child, db)) = child {
         drop(child.stdin.take()); // EOF: the server shuts down gracefully
         child.wait()?;
@@ -112,11 +114,20 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(&settings).await?;
     let state = app.state().clone();
     let stop = CancellationToken::new();
-    let worker = Worker::new(WorkerConfig::new("ws-bench"), state.pool.clone(), state.projection.clone(), Arc::clone(&state.catalog), &settings.redis_url);
+    let worker = Worker::new(
+        WorkerConfig::new("ws-bench"),
+        state.pool.clone(),
+        state.projection.clone(),
+        Arc::clone(&state.catalog),
+        &settings.redis_url,
+    );
     let worker = tokio::spawn(worker.run(stop.clone().cancelled_owned()));
     let aggregator = Aggregator::new(state.pool.clone(), state.projection.clone());
     let agg_stop = stop.clone();
-    let aggregator = tokio::spawn(async move { aggregator.run_every(Duration::from_secs(1), AggregateMode::Incremental, agg_stop.cancelled_owned()).await });
+    let aggregator =
+        tokio::spawn(
+            async move { aggregator.run_every(Duration::from_secs(1), AggregateMode::Incremental, agg_stop.cancelled_owned()).await },
+        );
     let namespace = settings.namespace.clone();
     let projection = state.projection.clone();
     // Like `up`: no handle of the API may outlive the router, or the v1 writers never drain.

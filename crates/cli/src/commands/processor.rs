@@ -31,9 +31,23 @@ pub struct ProcessorArgs {
 }
 
 impl ProcessorArgs {
-    pub fn build(&self, settings: &Settings, pool: coffee_store::PgPool, projection: coffee_store::Projection, catalog: Arc<coffee_core::Catalog>) -> anyhow::Result<Processor> {
+    pub fn build(
+        &self,
+        settings: &Settings,
+        pool: coffee_store::PgPool,
+        projection: coffee_store::Projection,
+        catalog: Arc<coffee_core::Catalog>,
+    ) -> anyhow::Result<Processor> {
         anyhow::ensure!(self.window <= Duration::from_secs(1), "--window must be at most 1s");
-        let config = ProcessorConfig { window: self.window, max_batch: self.max_batch, session_timeout: self.session_timeout, fetch_wait: self.fetch_wait, fetch_min_bytes: self.fetch_min_bytes, group_protocol: self.group_protocol, ..Default::default() };
+        let config = ProcessorConfig {
+            window: self.window,
+            max_batch: self.max_batch,
+            session_timeout: self.session_timeout,
+            fetch_wait: self.fetch_wait,
+            fetch_min_bytes: self.fetch_min_bytes,
+            group_protocol: self.group_protocol,
+            ..Default::default()
+        };
         Ok(Processor::new(config, settings.kafka.clone(), &settings.database_url, pool, projection, catalog))
     }
 }

@@ -34,12 +34,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     println!("coffee-rt is up: http://{}:{}/", args.settings.listen.ip(), app.port());
 
-    let worker = Worker::new(args.worker.config("up"), state.pool.clone(), state.projection.clone(), Arc::clone(&state.catalog), &args.settings.redis_url);
+    let worker = Worker::new(
+        args.worker.config("up"),
+        state.pool.clone(),
+        state.projection.clone(),
+        Arc::clone(&state.catalog),
+        &args.settings.redis_url,
+    );
     let worker = tokio::spawn(worker.run(shutdown.clone().cancelled_owned()));
     let aggregator = Aggregator::new(state.pool.clone(), state.projection.clone());
     let every = args.aggregate_every;
     let agg_shutdown = shutdown.clone();
-    let aggregator = tokio::spawn(async move { aggregator.run_every(every, AggregateMode::Incremental, agg_shutdown.cancelled_owned()).await });
+    let aggregator =
+        tokio::spawn(async move { aggregator.run_every(every, AggregateMode::Incremental, agg_shutdown.cancelled_owned()).await });
     let processor = args.processor.build(&args.settings, state.pool.clone(), state.projection.clone(), Arc::clone(&state.catalog))?;
     let processor = tokio::spawn(processor.run(shutdown.clone().cancelled_owned()));
     drop(state);

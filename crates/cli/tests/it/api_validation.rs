@@ -73,7 +73,8 @@ async fn a_repeated_order_id_succeeds_and_counts_once() {
         assert_eq!(status, 202, "{body}");
         assert_eq!(body["order_id"], o2["order_id"]);
     }
-    let (stop, task) = crate::v2_path::start_worker(&env, coffee_pipeline::v2::WorkerConfig::new("w1"), env.pool().await, env.projection().await);
+    let (stop, task) =
+        crate::v2_path::start_worker(&env, coffee_pipeline::v2::WorkerConfig::new("w1"), env.pool().await, env.projection().await);
     assert!(wait_until(std::time::Duration::from_secs(10), || async { env.total_orders(Version::V2).await >= 1 }).await);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(env.rows(Version::V2).await, 1);

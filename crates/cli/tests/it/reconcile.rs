@@ -111,14 +111,24 @@ async fn a_projection_ahead_of_postgres_stops_the_writers_at_start() {
 
     let out = env.command(&["worker"]).stderr(std::process::Stdio::piped()).output().await.unwrap();
     assert!(!out.status.success(), "the worker refuses to start");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("reconcile --version v2 --fix --force"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("reconcile --version v2 --fix --force"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A plain --fix refuses (a live writer would look the same) and points at --force.
     let out = env.command(&["reconcile", "--version", "v2", "--fix"]).stderr(std::process::Stdio::piped()).output().await.unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--force"), "{}", String::from_utf8_lossy(&out.stderr));
     // The advertised fix works: the fences follow PostgreSQL again and the metrics match it.
-    let out = env.command(&["reconcile", "--version", "v2", "--fix", "--force"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).output().await.unwrap();
+    let out = env
+        .command(&["reconcile", "--version", "v2", "--fix", "--force"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .await
+        .unwrap();
     assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     coffee_pipeline::relay::check_projection(&pool, &projection, Version::V2).await.expect("in step after reconcile --fix --force");
     assert_eq!(projection.fences(Version::V2).await.unwrap().get("v2:w1"), Some(&0));

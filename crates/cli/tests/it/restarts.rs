@@ -45,14 +45,16 @@ async fn redis_restarted_empty_mid_stream_loses_no_order_accepted_after_it_retur
 /// stream of orders, and the restarted Redis replays every acknowledged one to the worker.
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_killed_mid_stream_replays_every_acknowledged_order_from_its_aof() {
-    let mut redis = RedisServer::start(&uuid::Uuid::new_v4().simple().to_string(), &["--appendonly", "yes", "--appendfsync", "always"]).await;
+    let mut redis =
+        RedisServer::start(&uuid::Uuid::new_v4().simple().to_string(), &["--appendonly", "yes", "--appendfsync", "always"]).await;
     let env = TestEnv::with_services(5432, &redis.url());
     let app = env.spawn_app().await;
     let posting = post_all_within(&app, "v2", 3000, 32, Duration::from_secs(20));
     let outage = async {
         // The worker starts late, so entries are waiting unread in the stream at the kill.
         tokio::time::sleep(Duration::from_millis(800)).await;
-        let pending: usize = redis::cmd("XLEN").arg(coffee_store::Keys::stream(&env.namespace)).query_async(&mut env.redis().await).await.unwrap();
+        let pending: usize =
+            redis::cmd("XLEN").arg(coffee_store::Keys::stream(&env.namespace)).query_async(&mut env.redis().await).await.unwrap();
         redis.kill().await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         redis.run().await;
@@ -100,7 +102,10 @@ async fn postgres_crashing_mid_stream_loses_no_acknowledged_order() {
     assert!(rows_at_crash > 0 && rows_at_crash < 6000, "the crash came mid-stream ({rows_at_crash} rows stored before it)");
     for (version, acked) in [(Version::V1, &v1), (Version::V2, &v2), (Version::V3, &v3)] {
         // v1's metrics come from the aggregator, which this test does not run.
-        let done = wait_until(Duration::from_secs(60), || async { stored(&env, acked).await == 2000 && (version == Version::V1 || env.total_orders(version).await == 2000) }).await;
+        let done = wait_until(Duration::from_secs(60), || async {
+            stored(&env, acked).await == 2000 && (version == Version::V1 || env.total_orders(version).await == 2000)
+        })
+        .await;
         assert!(done, "{version}: {} of 2000 acknowledged stored, {} counted", stored(&env, acked).await, env.total_orders(version).await);
         assert_eq!(env.rows(version).await, 2000, "{version}: each once");
     }

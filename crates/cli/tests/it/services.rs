@@ -100,7 +100,8 @@ impl Drop for KafkaBroker {
 }
 
 fn java() -> Command {
-    let libs = std::env::var("COFFEE_RT_KAFKA_LIBS").expect("COFFEE_RT_KAFKA_LIBS names the Kafka jars (scripts/test resolves them and sets it)");
+    let libs =
+        std::env::var("COFFEE_RT_KAFKA_LIBS").expect("COFFEE_RT_KAFKA_LIBS names the Kafka jars (scripts/test resolves them and sets it)");
     assert!(Path::new(&libs).is_dir(), "COFFEE_RT_KAFKA_LIBS={libs} is not a directory of Kafka jars");
     let mut cmd = Command::new("java");
     let log4j = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/kafka/tools-log4j2.yaml");
@@ -126,7 +127,8 @@ impl RedisServer {
     pub async fn start(id: &str, extra: &[&str]) -> RedisServer {
         let port = free_port();
         let dir = scratch_dir(&format!("redis-{id}"));
-        let mut args: Vec<String> = ["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--dir", dir.to_str().unwrap()].map(String::from).to_vec();
+        let mut args: Vec<String> =
+            ["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--dir", dir.to_str().unwrap()].map(String::from).to_vec();
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut r = RedisServer { port, dir, child: None, args };
         r.run().await;
@@ -138,7 +140,12 @@ impl RedisServer {
     }
 
     pub async fn run(&mut self) {
-        let child = Command::new("redis-server").args(&self.args).stdout(Stdio::null()).kill_on_drop(true).spawn().expect("redis-server is installed");
+        let child = Command::new("redis-server")
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server is installed");
         self.child = Some(child);
         let url = self.url();
         let up = wait_until(Duration::from_secs(20), || {
@@ -183,7 +190,13 @@ impl PgCluster {
             assert!(ok.success(), "chown of the private cluster's directory");
         }
         let data = dir.join("data");
-        let status = pg_command("initdb").args(["-A", "trust", "-U", "coffee", "-E", "UTF8", "--no-sync", "-D"]).arg(&data).stdout(Stdio::null()).status().await.unwrap();
+        let status = pg_command("initdb")
+            .args(["-A", "trust", "-U", "coffee", "-E", "UTF8", "--no-sync", "-D"])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .status()
+            .await
+            .unwrap();
         assert!(status.success(), "initdb of a private cluster");
         let cluster = PgCluster { port, dir };
         cluster.run().await;
@@ -207,14 +220,22 @@ impl PgCluster {
 
     /// Stops the server the way a crash does: no checkpoint, recovery from the WAL at the next start.
     pub async fn crash(&self) {
-        let status = pg_command("pg_ctl").args(["-D"]).arg(self.dir.join("data")).args(["-m", "immediate", "stop"]).stdout(Stdio::null()).status().await.unwrap();
+        let status = pg_command("pg_ctl")
+            .args(["-D"])
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .status()
+            .await
+            .unwrap();
         assert!(status.success(), "the private PostgreSQL stops");
     }
 }
 
 impl Drop for PgCluster {
     fn drop(&mut self) {
-        let _ = std::process::Command::new(pg_bin("pg_ctl")).args(["-D"]).arg(self.dir.join("data")).args(["-m", "immediate", "stop"]).output();
+        let _ =
+            std::process::Command::new(pg_bin("pg_ctl")).args(["-D"]).arg(self.dir.join("data")).args(["-m", "immediate", "stop"]).output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -225,7 +246,8 @@ fn is_root() -> bool {
 
 /// The newest installed PostgreSQL's binaries (Debian keeps them off the PATH).
 fn pg_bin(name: &str) -> PathBuf {
-    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql").expect("PostgreSQL is installed").map(|e| e.unwrap().path()).collect();
+    let mut versions: Vec<PathBuf> =
+        std::fs::read_dir("/usr/lib/postgresql").expect("PostgreSQL is installed").map(|e| e.unwrap().path()).collect();
     versions.sort_by_key(|p| p.file_name().and_then(|n| n.to_str()).and_then(|n| n.parse::<u32>().ok()).unwrap_or(0));
     versions.last().expect("a PostgreSQL version").join("bin").join(name)
 }

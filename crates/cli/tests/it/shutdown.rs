@@ -24,7 +24,12 @@ async fn sigterm_under_load_keeps_every_acknowledged_order() {
     let mut child = up.spawn().unwrap();
     let client = reqwest::Client::new();
     let base = format!("http://{listen}");
-    assert!(wait_until(Duration::from_secs(30), || async { client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) }).await);
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success())
+        })
+        .await
+    );
 
     let pid = child.id().unwrap() as i32;
     let load = futures::stream::iter(0..3000)
@@ -56,12 +61,14 @@ async fn sigterm_under_load_keeps_every_acknowledged_order() {
 
     // v2 orders acknowledged but not yet processed are still in the stream: a restarted
     // worker finishes them.
-    let mut worker = env.spawn(&["worker", "--consumer", &format!("up-{}", std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim())], &[]);
+    let mut worker =
+        env.spawn(&["worker", "--consumer", &format!("up-{}", std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim())], &[]);
     let v2_acked = acked.iter().filter(|(v, _)| *v == "v2").count() as i64;
     assert!(wait_until(Duration::from_secs(30), || async { env.rows(Version::V2).await >= v2_acked }).await);
     worker.start_kill().unwrap();
     let pool = env.pool().await;
     let ids: Vec<uuid::Uuid> = acked.iter().map(|(_, id)| id.parse().unwrap()).collect();
-    let found: i64 = pool.get().await.unwrap().query_one("SELECT count(*) FROM orders WHERE order_id = ANY($1)", &[&ids]).await.unwrap().get(0);
+    let found: i64 =
+        pool.get().await.unwrap().query_one("SELECT count(*) FROM orders WHERE order_id = ANY($1)", &[&ids]).await.unwrap().get(0);
     assert_eq!(found, ids.len() as i64, "every acknowledged order is stored");
 }

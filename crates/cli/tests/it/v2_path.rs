@@ -7,7 +7,12 @@ use coffee_pipeline::v2::{Worker, WorkerConfig};
 
 use crate::support::*;
 
-pub fn start_worker(env: &TestEnv, config: WorkerConfig, pool: coffee_store::PgPool, projection: coffee_store::Projection) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
+pub fn start_worker(
+    env: &TestEnv,
+    config: WorkerConfig,
+    pool: coffee_store::PgPool,
+    projection: coffee_store::Projection,
+) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
     let worker = Worker::new(config, pool, projection, Arc::new(Catalog::default()), &env.redis_url);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(worker.run(async move {
@@ -79,7 +84,8 @@ async fn a_split_worker_serves_its_own_metrics_and_cleans_its_outbox() {
     // last one, already in Redis.
     let client = env.pool().await.get().await.unwrap();
     let (left, fence): (i64, i64) = {
-        let r = client.query_one("SELECT count(*), coalesce(max(seq), 0) FROM metrics_outbox WHERE source = 'v2:split'", &[]).await.unwrap();
+        let r =
+            client.query_one("SELECT count(*), coalesce(max(seq), 0) FROM metrics_outbox WHERE source = 'v2:split'", &[]).await.unwrap();
         (r.get(0), r.get(1))
     };
     let (seq,): (i64,) = {

@@ -23,7 +23,14 @@ async fn settle(env: &TestEnv, acked: &[String], within: Duration) {
         stored(env, acked).await == acked.len() as i64 && env.total_orders(Version::V3).await == env.rows(Version::V3).await
     })
     .await;
-    assert!(done, "{} of {} acknowledged stored; {} counted, {} rows", stored(env, acked).await, acked.len(), env.total_orders(Version::V3).await, env.rows(Version::V3).await);
+    assert!(
+        done,
+        "{} of {} acknowledged stored; {} counted, {} rows",
+        stored(env, acked).await,
+        acked.len(),
+        env.total_orders(Version::V3).await,
+        env.rows(Version::V3).await
+    );
     assert_no_drift(env, Version::V3).await;
 }
 
@@ -123,7 +130,10 @@ async fn a_malformed_record_lands_in_the_dead_letter_topic() {
     let app = env.spawn_app().await;
     coffee_pipeline::v3::ensure_topic(&env.settings.kafka, &env.topic, 4).await.unwrap();
     let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", brokers()).create().unwrap();
-    producer.send(FutureRecord::to(&env.topic).key("uptown").payload("{definitely not an order"), Timeout::After(Duration::from_secs(5))).await.unwrap();
+    producer
+        .send(FutureRecord::to(&env.topic).key("uptown").payload("{definitely not an order"), Timeout::After(Duration::from_secs(5)))
+        .await
+        .unwrap();
     post_many(&app, "v3", 20, 4).await;
     let (stop, task) = start_processor(&env, env.pool().await, env.projection().await);
     assert!(wait_until(Duration::from_secs(30), || async { env.total_orders(Version::V3).await == 20 }).await, "the processor keeps going");

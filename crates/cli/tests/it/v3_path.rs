@@ -7,8 +7,19 @@ use coffee_pipeline::v3::{Processor, ProcessorConfig};
 
 use crate::support::*;
 
-pub fn start_processor(env: &TestEnv, pool: coffee_store::PgPool, projection: coffee_store::Projection) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
-    let p = Processor::new(ProcessorConfig::default(), env.settings.kafka.clone(), &env.database_url, pool, projection, Arc::new(Catalog::default()));
+pub fn start_processor(
+    env: &TestEnv,
+    pool: coffee_store::PgPool,
+    projection: coffee_store::Projection,
+) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
+    let p = Processor::new(
+        ProcessorConfig::default(),
+        env.settings.kafka.clone(),
+        &env.database_url,
+        pool,
+        projection,
+        Arc::new(Catalog::default()),
+    );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(p.run(async move {
         let _ = stopped.await;

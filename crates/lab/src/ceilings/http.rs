@@ -17,11 +17,7 @@ use crate::load::engine::{self, LoadPlan};
 /// `step` each; stop at the first rate that is not sustained. The ceiling is the achieved rate
 /// of the last step that held, or, when even the first did not, what that step achieved
 /// without errors.
-pub async fn validation_ceiling(
-    url: &str,
-    rates: &[f64],
-    step: Duration,
-) -> anyhow::Result<Ceiling> {
+pub async fn validation_ceiling(url: &str, rates: &[f64], step: Duration) -> anyhow::Result<Ceiling> {
     let target = url.parse().with_context(|| format!("bad URL {url}"))?;
     let client = HttpClient::new();
     let mut best: Option<(f64, u64, f64)> = None;
@@ -55,13 +51,8 @@ pub async fn validation_ceiling(
         best = Some((r.achieved_rate, r.ok, r.duration_s));
     }
     let saturated_first = best.is_none() && saturated.is_some();
-    let (per_second, items, seconds) = best.or(saturated).with_context(|| {
-        format!(
-            "{url} did not sustain even {:.0} req/s ({})",
-            rates[0],
-            tried.join(", ")
-        )
-    })?;
+    let (per_second, items, seconds) =
+        best.or(saturated).with_context(|| format!("{url} did not sustain even {:.0} req/s ({})", rates[0], tried.join(", ")))?;
     Ok(Ceiling {
         name: "http_validation".into(),
         per_second: per_second.round(),
@@ -72,11 +63,7 @@ pub async fn validation_ceiling(
             "open-loop steps of {}s, offered→achieved: {}{}",
             step.as_secs_f64(),
             tried.join(", "),
-            if saturated_first {
-                " (saturated at the first step: its achieved rate)"
-            } else {
-                ""
-            }
+            if saturated_first { " (saturated at the first step: its achieved rate)" } else { "" }
         ),
         lower_bound: !broke,
     })

@@ -24,22 +24,12 @@ const PARTITIONS: i32 = 4;
 /// `opts.batch` is how many messages each producer task keeps awaiting delivery.
 pub async fn produce_ceiling(brokers: &str, opts: CeilingOpts) -> anyhow::Result<Ceiling> {
     let mut cfg = ClientConfig::new();
-    cfg.set("bootstrap.servers", brokers)
-        .set("message.timeout.ms", "15000")
-        .set("socket.timeout.ms", "10000");
-    let admin: AdminClient<DefaultClientContext> =
-        cfg.create().context("create Kafka admin client")?;
+    cfg.set("bootstrap.servers", brokers).set("message.timeout.ms", "15000").set("socket.timeout.ms", "10000");
+    let admin: AdminClient<DefaultClientContext> = cfg.create().context("create Kafka admin client")?;
     let topic = format!("coffee-lab-scratch-{}", scratch_suffix());
     let admin_opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let created = admin
-        .create_topics(
-            &[NewTopic::new(
-                &topic,
-                PARTITIONS,
-                TopicReplication::Fixed(1),
-            )],
-            &admin_opts,
-        )
+        .create_topics(&[NewTopic::new(&topic, PARTITIONS, TopicReplication::Fixed(1))], &admin_opts)
         .await
         .with_context(|| format!("cannot reach the Kafka broker at {brokers}"))?;
     for r in created {
@@ -65,10 +55,7 @@ async fn measure(cfg: &ClientConfig, topic: &str, opts: CeilingOpts) -> anyhow::
         .context("create Kafka producer")?;
     // Warm up: the first send waits for metadata and connections, not throughput.
     producer
-        .send(
-            FutureRecord::<str, str>::to(topic).payload("warmup"),
-            Duration::from_secs(10),
-        )
+        .send(FutureRecord::<str, str>::to(topic).payload("warmup"), Duration::from_secs(10))
         .await
         .map_err(|(e, _)| anyhow::anyhow!("first produce to {topic}: {e}"))?;
 
@@ -77,9 +64,7 @@ async fn measure(cfg: &ClientConfig, topic: &str, opts: CeilingOpts) -> anyhow::
     let mut tasks = Vec::new();
     for _ in 0..opts.concurrency.max(1) {
         let (producer, topic, window) = (producer.clone(), topic.to_string(), opts.batch.max(1));
-        tasks.push(tokio::spawn(async move {
-            produce_until(producer, topic, window, deadline).await
-        }));
+        tasks.push(tokio::spawn(async move { produce_until(producer, topic, window, deadline).await }));
     }
     let mut delivered = 0;
     for t in tasks {
@@ -98,12 +83,7 @@ async fn measure(cfg: &ClientConfig, topic: &str, opts: CeilingOpts) -> anyhow::
     ))
 }
 
-async fn produce_until(
-    producer: FutureProducer,
-    topic: String,
-    window: usize,
-    deadline: Instant,
-) -> anyhow::Result<u64> {
+async fn produce_until(producer: FutureProducer, topic: String, window: usize, deadline: Instant) -> anyhow::Result<u64> {
     let mix = OrderMix::default();
     let mut rng = rand::rngs::SmallRng::from_rng(&mut rand::rng());
     let mut pending = FuturesUnordered::new();

@@ -43,11 +43,7 @@ pub struct CeilingOpts {
 
 impl Default for CeilingOpts {
     fn default() -> Self {
-        Self {
-            duration: Duration::from_secs(10),
-            batch: 1000,
-            concurrency: 2,
-        }
+        Self { duration: Duration::from_secs(10), batch: 1000, concurrency: 2 }
     }
 }
 

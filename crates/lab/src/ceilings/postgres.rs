@@ -35,21 +35,12 @@ FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::timestamptz[]) A
 /// Measure batched inserts. `admin_url` is a libpq-style URL of a database the user may
 /// `CREATE DATABASE` from, e.g. `postgres://coffee:coffee@127.0.0.1:5432/postgres`.
 pub async fn insert_ceiling(admin_url: &str, opts: CeilingOpts) -> anyhow::Result<Ceiling> {
-    let admin_cfg: Config = admin_url
-        .parse()
-        .with_context(|| format!("bad PostgreSQL URL {admin_url}"))?;
-    let admin = connect(&admin_cfg)
-        .await
-        .with_context(|| format!("cannot connect to PostgreSQL at {admin_url}"))?;
+    let admin_cfg: Config = admin_url.parse().with_context(|| format!("bad PostgreSQL URL {admin_url}"))?;
+    let admin = connect(&admin_cfg).await.with_context(|| format!("cannot connect to PostgreSQL at {admin_url}"))?;
     let db = format!("coffee_lab_scratch_{}", scratch_suffix());
-    admin
-        .batch_execute(&format!("CREATE DATABASE {db}"))
-        .await
-        .context("CREATE DATABASE")?;
+    admin.batch_execute(&format!("CREATE DATABASE {db}")).await.context("CREATE DATABASE")?;
     let result = measure(&admin_cfg, &db, opts).await;
-    let dropped = admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-        .await;
+    let dropped = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await;
     let ceiling = result?;
     dropped.with_context(|| format!("DROP DATABASE {db}"))?;
     Ok(ceiling)
@@ -66,11 +57,7 @@ async fn connect(cfg: &Config) -> anyhow::Result<Client> {
 async fn measure(admin_cfg: &Config, db: &str, opts: CeilingOpts) -> anyhow::Result<Ceiling> {
     let mut cfg = admin_cfg.clone();
     cfg.dbname(db);
-    connect(&cfg)
-        .await?
-        .batch_execute(SCHEMA)
-        .await
-        .context("create scratch orders table")?;
+    connect(&cfg).await?.batch_execute(SCHEMA).await.context("create scratch orders table")?;
 
     let start = Instant::now();
     let deadline = start + opts.duration;
@@ -78,9 +65,7 @@ async fn measure(admin_cfg: &Config, db: &str, opts: CeilingOpts) -> anyhow::Res
     for _ in 0..opts.concurrency.max(1) {
         let client = connect(&cfg).await?;
         let batch = opts.batch.max(1);
-        tasks.push(tokio::spawn(async move {
-            insert_until(client, batch, deadline).await
-        }));
+        tasks.push(tokio::spawn(async move { insert_until(client, batch, deadline).await }));
     }
     let mut rows = 0;
     for t in tasks {
@@ -121,9 +106,7 @@ async fn insert_until(client: Client, batch: usize, deadline: Instant) -> anyhow
             cents.push((o.price * 100.0).round() as i64);
             ts.push(now);
         }
-        let n = client
-            .execute(&stmt, &[&ids, &drinks, &stores, &cents, &ts])
-            .await?;
+        let n = client.execute(&stmt, &[&ids, &drinks, &stores, &cents, &ts]).await?;
         rows += n;
     }
     Ok(rows)
@@ -132,11 +115,6 @@ async fn insert_until(client: Client, batch: usize, deadline: Instant) -> anyhow
 /// The scratch databases that exist now (none should outlive its measurement).
 pub async fn scratch_databases(admin_url: &str) -> anyhow::Result<Vec<String>> {
     let client = connect(&admin_url.parse()?).await?;
-    let rows = client
-        .query(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'coffee_lab_scratch_%'",
-            &[],
-        )
-        .await?;
+    let rows = client.query("SELECT datname FROM pg_database WHERE datname LIKE 'coffee_lab_scratch_%'", &[]).await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }

@@ -15,10 +15,7 @@ const MAXLEN: usize = 200_000;
 /// Measure pipelined XADDs against `url`, e.g. `redis://127.0.0.1:6379`.
 pub async fn xadd_ceiling(url: &str, opts: CeilingOpts) -> anyhow::Result<Ceiling> {
     let client = redis::Client::open(url).with_context(|| format!("bad Redis URL {url}"))?;
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .with_context(|| format!("cannot connect to Redis at {url}"))?;
+    let mut conn = client.get_multiplexed_async_connection().await.with_context(|| format!("cannot connect to Redis at {url}"))?;
     let key = format!("coffee-lab:scratch:{}", scratch_suffix());
     let start = Instant::now();
     let deadline = start + opts.duration;
@@ -27,9 +24,7 @@ pub async fn xadd_ceiling(url: &str, opts: CeilingOpts) -> anyhow::Result<Ceilin
         // One connection per task: a multiplexed connection would serialize them anyway.
         let conn = client.get_multiplexed_async_connection().await?;
         let (key, batch) = (key.clone(), opts.batch.max(1));
-        tasks.push(tokio::spawn(async move {
-            xadd_until(conn, key, batch, deadline).await
-        }));
+        tasks.push(tokio::spawn(async move { xadd_until(conn, key, batch, deadline).await }));
     }
     let mut entries = 0;
     let mut failure = None;
@@ -40,11 +35,7 @@ pub async fn xadd_ceiling(url: &str, opts: CeilingOpts) -> anyhow::Result<Ceilin
         }
     }
     let elapsed = start.elapsed();
-    let _: () = redis::cmd("DEL")
-        .arg(&key)
-        .query_async(&mut conn)
-        .await
-        .context("DEL scratch stream")?;
+    let _: () = redis::cmd("DEL").arg(&key).query_async(&mut conn).await.context("DEL scratch stream")?;
     if let Some(e) = failure {
         return Err(e);
     }
@@ -53,19 +44,11 @@ pub async fn xadd_ceiling(url: &str, opts: CeilingOpts) -> anyhow::Result<Ceilin
         "entries/s",
         entries,
         elapsed,
-        format!(
-            "XADD MAXLEN ~ {MAXLEN}, {} per pipeline, {} connections",
-            opts.batch, opts.concurrency
-        ),
+        format!("XADD MAXLEN ~ {MAXLEN}, {} per pipeline, {} connections", opts.batch, opts.concurrency),
     ))
 }
 
-async fn xadd_until(
-    mut conn: redis::aio::MultiplexedConnection,
-    key: String,
-    batch: usize,
-    deadline: Instant,
-) -> anyhow::Result<u64> {
+async fn xadd_until(mut conn: redis::aio::MultiplexedConnection, key: String, batch: usize, deadline: Instant) -> anyhow::Result<u64> {
     let mix = OrderMix::default();
     let mut rng = rand::rngs::SmallRng::from_rng(&mut rand::rng());
     let mut entries = 0u64;

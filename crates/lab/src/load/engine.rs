@@ -92,8 +92,7 @@ impl Live {
     pub fn merged_latency(&self) -> Histogram<u64> {
         let mut all = new_histogram();
         for h in &self.latency {
-            all.add(&*h.lock().expect("latency lock"))
-                .expect("same bounds");
+            all.add(&*h.lock().expect("latency lock")).expect("same bounds");
         }
         all
     }
@@ -130,12 +129,7 @@ impl RunOutcome {
     /// offered rate however long each response takes, and a server that queues scores what
     /// it really delivered, since its responses spread over a longer window.
     pub fn achieved_rate(&self) -> f64 {
-        self.ok as f64
-            / self
-                .span
-                .max(self.completion_window)
-                .as_secs_f64()
-                .max(f64::MIN_POSITIVE)
+        self.ok as f64 / self.span.max(self.completion_window).as_secs_f64().max(f64::MIN_POSITIVE)
     }
 
     pub fn error_count(&self) -> u64 {
@@ -192,13 +186,7 @@ fn warm_connections(plan: &LoadPlan) -> usize {
 }
 
 fn worker_count(plan: &LoadPlan) -> usize {
-    if plan.workers > 0 {
-        plan.workers
-    } else {
-        std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .max(2)
-    }
+    if plan.workers > 0 { plan.workers } else { std::thread::available_parallelism().map_or(2, |n| n.get()).max(2) }
 }
 
 /// Run the plan to the end: every scheduled request is sent (or counted as not sent) and
@@ -228,9 +216,7 @@ pub async fn run(plan: &LoadPlan, client: HttpClient, live: Arc<Live>) -> RunOut
         connections: Arc::new(Semaphore::new(plan.connections.max(1))),
         live: live.clone(),
     });
-    let handles: Vec<_> = (0..workers)
-        .map(|w| tokio::spawn(worker(shared.clone(), w)))
-        .collect();
+    let handles: Vec<_> = (0..workers).map(|w| tokio::spawn(worker(shared.clone(), w))).collect();
 
     let mut send_lag = new_histogram();
     let mut errors = BTreeMap::new();
@@ -342,12 +328,7 @@ async fn worker(shared: Arc<Shared>, w: usize) -> WorkerResult {
             }
         }
     }
-    WorkerResult {
-        send_lag,
-        errors,
-        first_completion,
-        last_completion,
-    }
+    WorkerResult { send_lag, errors, first_completion, last_completion }
 }
 
 /// A completed request.
@@ -361,13 +342,7 @@ struct Done {
 
 /// One request: wait for a connection if all are busy, then send. The in-flight permit is
 /// held until the response is read or the deadline passes.
-async fn send(
-    shared: Arc<Shared>,
-    body: Bytes,
-    intended: Instant,
-    measured: bool,
-    permit: OwnedSemaphorePermit,
-) -> Done {
+async fn send(shared: Arc<Shared>, body: Bytes, intended: Instant, measured: bool, permit: OwnedSemaphorePermit) -> Done {
     let deadline = intended + shared.timeout;
     let request = async {
         let _connection = match shared.connections.clone().try_acquire_owned() {
@@ -376,26 +351,14 @@ async fn send(
                 if measured {
                     shared.live.queued.fetch_add(1, Ordering::Relaxed);
                 }
-                shared
-                    .connections
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .expect("semaphore never closed")
+                shared.connections.clone().acquire_owned().await.expect("semaphore never closed")
             }
         };
         shared.client.post_json(shared.target.clone(), body).await
     };
-    let outcome = tokio::time::timeout_at(deadline, request)
-        .await
-        .unwrap_or(Outcome::Timeout);
+    let outcome = tokio::time::timeout_at(deadline, request).await.unwrap_or(Outcome::Timeout);
     drop(permit);
-    Done {
-        outcome,
-        measured,
-        intended,
-        at: Instant::now(),
-    }
+    Done { outcome, measured, intended, at: Instant::now() }
 }
 
 fn micros(d: Duration) -> u64 {

@@ -120,10 +120,7 @@ pub async fn run_load_detailed(args: &LoadArgs) -> anyhow::Result<LoadRun> {
 /// [`run_load_detailed`] with an explicit drain policy (the sweep shortens the wait for a
 /// freshness metric it already knows the server does not export).
 pub async fn run_load_with_drain(args: &LoadArgs, drain: DrainPolicy) -> anyhow::Result<LoadRun> {
-    anyhow::ensure!(
-        args.rate > 0.0 && args.rate.is_finite(),
-        "--rate must be > 0"
-    );
+    anyhow::ensure!(args.rate > 0.0 && args.rate.is_finite(), "--rate must be > 0");
     anyhow::ensure!(!args.duration.is_zero(), "--duration must be > 0");
     let target_text = args.version.order_url(&args.url);
     let client = HttpClient::new();
@@ -180,24 +177,12 @@ pub async fn run_load_with_drain(args: &LoadArgs, drain: DrainPolicy) -> anyhow:
         },
         None => None,
     };
-    let report = build_report(
-        args.version.as_str(),
-        &target_text,
-        args.rate,
-        &outcome,
-        freshness.as_ref(),
-    );
+    let report = build_report(args.version.as_str(), &target_text, args.rate, &outcome, freshness.as_ref());
     Ok(LoadRun { report, freshness })
 }
 
 /// The report of a finished run.
-pub fn build_report(
-    version: &str,
-    target: &str,
-    rate: f64,
-    outcome: &RunOutcome,
-    freshness: Option<&FreshnessResult>,
-) -> LoadReport {
+pub fn build_report(version: &str, target: &str, rate: f64, outcome: &RunOutcome, freshness: Option<&FreshnessResult>) -> LoadReport {
     let elapsed = outcome.elapsed.as_secs_f64();
     LoadReport {
         version: version.to_string(),
@@ -212,11 +197,7 @@ pub fn build_report(
         errors: outcome.error_count(),
         errors_by_status: outcome.errors.clone(),
         queued_for_connection: outcome.queued_for_connection,
-        send_lag_ms_p99: if outcome.send_lag.is_empty() {
-            0.0
-        } else {
-            round3(outcome.send_lag.value_at_quantile(0.99) as f64 / 1000.0)
-        },
+        send_lag_ms_p99: if outcome.send_lag.is_empty() { 0.0 } else { round3(outcome.send_lag.value_at_quantile(0.99) as f64 / 1000.0) },
         freshness_ms: freshness.and_then(|f| f.ms),
         worst_ms_per_second: outcome.worst_per_second.iter().map(|us| round3(*us as f64 / 1000.0)).collect(),
     }

@@ -21,10 +21,7 @@ impl Progress {
     /// Start drawing, unless `quiet` or stderr is not a terminal.
     pub fn start(live: Arc<Live>, label: &str, quiet: bool) -> Self {
         if quiet || !std::io::stderr().is_terminal() {
-            return Self {
-                bar: ProgressBar::hidden(),
-                ticker: None,
-            };
+            return Self { bar: ProgressBar::hidden(), ticker: None };
         }
         let bar = ProgressBar::with_draw_target(Some(live.scheduled), ProgressDrawTarget::stderr());
         bar.set_style(
@@ -34,10 +31,7 @@ impl Progress {
         );
         bar.set_prefix(label.to_string());
         let ticker = tokio::spawn(tick(bar.clone(), live));
-        Self {
-            bar,
-            ticker: Some(ticker),
-        }
+        Self { bar, ticker: Some(ticker) }
     }
 
     pub fn finish(self) {
@@ -66,11 +60,7 @@ async fn tick(bar: ProgressBar, live: Arc<Live>) {
             window.subtract(&prev_hist).expect("monotonic histogram");
             let rate = (ok - prev_ok) as f64 / elapsed.as_secs_f64();
             let pct = |q: f64| {
-                if window.is_empty() {
-                    0.0
-                } else {
-                    window.value_at_quantile(q) as f64 / 1000.0
-                }
+                if window.is_empty() { 0.0 } else { window.value_at_quantile(q) as f64 / 1000.0 }
             };
             shown = format!(
                 "{rate:>8.0} req/s  p50 {:>8.2} ms  p99 {:>8.2} ms  errors {}",

@@ -15,10 +15,7 @@ pub struct Schedule {
 impl Schedule {
     /// `rate` must be > 0. The schedule holds `floor(rate × duration)` requests (at least one).
     pub fn new(rate: f64, duration: Duration) -> Self {
-        assert!(
-            rate > 0.0 && rate.is_finite(),
-            "rate must be a positive number"
-        );
+        assert!(rate > 0.0 && rate.is_finite(), "rate must be a positive number");
         let total = ((rate * duration.as_secs_f64()).floor() as u64).max(1);
         Self { rate, total }
     }

@@ -33,19 +33,12 @@ pub struct MetricsGaugeProbe {
 
 impl MetricsGaugeProbe {
     pub fn new(base_url: &str, gauges: BTreeMap<ApiVersion, String>) -> anyhow::Result<Self> {
-        Ok(Self {
-            client: HttpClient::new(),
-            metrics: format!("{}/metrics", base_url.trim_end_matches('/')).parse()?,
-            gauges,
-        })
+        Ok(Self { client: HttpClient::new(), metrics: format!("{}/metrics", base_url.trim_end_matches('/')).parse()?, gauges })
     }
 
     /// The gauges the sweep looks for unless told otherwise.
     pub fn default_gauges() -> BTreeMap<ApiVersion, String> {
-        BTreeMap::from([
-            (ApiVersion::V2, "coffee_v2_consumer_lag".to_string()),
-            (ApiVersion::V3, "coffee_v3_consumer_lag".to_string()),
-        ])
+        BTreeMap::from([(ApiVersion::V2, "coffee_v2_consumer_lag".to_string()), (ApiVersion::V3, "coffee_v3_consumer_lag".to_string())])
     }
 }
 
@@ -63,20 +56,14 @@ impl BacklogProbe for MetricsGaugeProbe {
         if self.gauges.is_empty() {
             return "none".into();
         }
-        let parts: Vec<String> = self
-            .gauges
-            .iter()
-            .map(|(v, g)| format!("{v}: `{g}`"))
-            .collect();
+        let parts: Vec<String> = self.gauges.iter().map(|(v, g)| format!("{v}: `{g}`")).collect();
         format!("gauges on /metrics — {}", parts.join(", "))
     }
 }
 
 /// Parse `v2=coffee_v2_consumer_lag` (the `--backlog-metric` flag).
 pub fn parse_gauge_flag(s: &str) -> Result<(ApiVersion, String), String> {
-    let (v, name) = s
-        .split_once('=')
-        .ok_or_else(|| format!("expected VERSION=METRIC, got {s:?}"))?;
+    let (v, name) = s.split_once('=').ok_or_else(|| format!("expected VERSION=METRIC, got {s:?}"))?;
     let version = <ApiVersion as clap::ValueEnum>::from_str(v.trim(), true)?;
     let name = name.trim();
     if name.is_empty() {
@@ -91,10 +78,7 @@ mod tests {
 
     #[test]
     fn gauge_flag() {
-        assert_eq!(
-            parse_gauge_flag("v2=coffee_v2_consumer_lag").unwrap(),
-            (ApiVersion::V2, "coffee_v2_consumer_lag".into())
-        );
+        assert_eq!(parse_gauge_flag("v2=coffee_v2_consumer_lag").unwrap(), (ApiVersion::V2, "coffee_v2_consumer_lag".into()));
         assert!(parse_gauge_flag("v9=x").is_err());
         assert!(parse_gauge_flag("v2=").is_err());
         assert!(parse_gauge_flag("v2").is_err());

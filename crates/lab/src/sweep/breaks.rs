@@ -31,13 +31,7 @@ pub struct BreakCriteria {
 
 impl Default for BreakCriteria {
     fn default() -> Self {
-        Self {
-            min_achieved_ratio: 0.95,
-            slo_p99_ms: 100.0,
-            max_errors: 0,
-            max_backlog_growth_ratio: 0.05,
-            freshness_slo_ms: Some(5_000.0),
-        }
+        Self { min_achieved_ratio: 0.95, slo_p99_ms: 100.0, max_errors: 0, max_backlog_growth_ratio: 0.05, freshness_slo_ms: Some(5_000.0) }
     }
 }
 
@@ -82,10 +76,7 @@ impl fmt::Display for BreakReason {
                 write!(f, "backlog growing {per_second:.0}/s")
             }
             BreakReason::NotDrained { accepted, counted } => {
-                write!(
-                    f,
-                    "backlog: {counted} of {accepted} accepted orders counted after drain"
-                )
+                write!(f, "backlog: {counted} of {accepted} accepted orders counted after drain")
             }
             BreakReason::Freshness { p99_ms, slo_ms } => {
                 write!(f, "freshness p99 {p99_ms:.0} ms > SLO {slo_ms:.0} ms")
@@ -98,16 +89,10 @@ impl fmt::Display for BreakReason {
 pub fn detect(obs: &StepObservation, c: &BreakCriteria) -> Vec<BreakReason> {
     let mut out = Vec::new();
     if obs.achieved_rate < c.min_achieved_ratio * obs.offered_rate {
-        out.push(BreakReason::Throughput {
-            achieved: obs.achieved_rate,
-            offered: obs.offered_rate,
-        });
+        out.push(BreakReason::Throughput { achieved: obs.achieved_rate, offered: obs.offered_rate });
     }
     if obs.p99_ms > c.slo_p99_ms {
-        out.push(BreakReason::Latency {
-            p99_ms: obs.p99_ms,
-            slo_ms: c.slo_p99_ms,
-        });
+        out.push(BreakReason::Latency { p99_ms: obs.p99_ms, slo_ms: c.slo_p99_ms });
     }
     if obs.errors > c.max_errors {
         out.push(BreakReason::Errors { count: obs.errors });
@@ -126,10 +111,7 @@ pub fn detect(obs: &StepObservation, c: &BreakCriteria) -> Vec<BreakReason> {
     if let (Some(p99), Some(slo)) = (obs.freshness_p99_ms, c.freshness_slo_ms)
         && p99 > slo
     {
-        out.push(BreakReason::Freshness {
-            p99_ms: p99,
-            slo_ms: slo,
-        });
+        out.push(BreakReason::Freshness { p99_ms: p99, slo_ms: slo });
     }
     out
 }
@@ -174,67 +156,27 @@ mod tests {
             ("healthy", |_| {}, None),
             ("exactly 95 % holds", |o| o.achieved_rate = 950.0, None),
             ("p99 at the SLO holds", |o| o.p99_ms = 100.0, None),
-            (
-                "below 95 %",
-                |o| o.achieved_rate = 940.0,
-                Some(BreakReason::Throughput {
-                    achieved: 940.0,
-                    offered: 1000.0,
-                }),
-            ),
-            (
-                "p99 over SLO",
-                |o| o.p99_ms = 100.5,
-                Some(BreakReason::Latency {
-                    p99_ms: 100.5,
-                    slo_ms: 100.0,
-                }),
-            ),
-            (
-                "one error",
-                |o| o.errors = 1,
-                Some(BreakReason::Errors { count: 1 }),
-            ),
+            ("below 95 %", |o| o.achieved_rate = 940.0, Some(BreakReason::Throughput { achieved: 940.0, offered: 1000.0 })),
+            ("p99 over SLO", |o| o.p99_ms = 100.5, Some(BreakReason::Latency { p99_ms: 100.5, slo_ms: 100.0 })),
+            ("one error", |o| o.errors = 1, Some(BreakReason::Errors { count: 1 })),
             (
                 "backlog growing 100/s",
                 |o| o.backlog = (0..6).map(|t| (t as f64, 100.0 * t as f64)).collect(),
                 Some(BreakReason::BacklogGrowing { per_second: 100.0 }),
             ),
-            (
-                "backlog growing slower than 5 % holds",
-                |o| o.backlog = (0..6).map(|t| (t as f64, 40.0 * t as f64)).collect(),
-                None,
-            ),
-            (
-                "backlog shrinking holds",
-                |o| {
-                    o.backlog = (0..6)
-                        .map(|t| (t as f64, 500.0 - 80.0 * t as f64))
-                        .collect()
-                },
-                None,
-            ),
+            ("backlog growing slower than 5 % holds", |o| o.backlog = (0..6).map(|t| (t as f64, 40.0 * t as f64)).collect(), None),
+            ("backlog shrinking holds", |o| o.backlog = (0..6).map(|t| (t as f64, 500.0 - 80.0 * t as f64)).collect(), None),
             (
                 "not drained",
                 |o| o.accepted_counted = Some((10_000, 9_000)),
-                Some(BreakReason::NotDrained {
-                    accepted: 10_000,
-                    counted: 9_000,
-                }),
+                Some(BreakReason::NotDrained { accepted: 10_000, counted: 9_000 }),
             ),
             (
                 "freshness over SLO",
                 |o| o.freshness_p99_ms = Some(6_000.0),
-                Some(BreakReason::Freshness {
-                    p99_ms: 6_000.0,
-                    slo_ms: 5_000.0,
-                }),
+                Some(BreakReason::Freshness { p99_ms: 6_000.0, slo_ms: 5_000.0 }),
             ),
-            (
-                "no probes at all holds",
-                |o| (o.backlog, o.accepted_counted, o.freshness_p99_ms) = (vec![], None, None),
-                None,
-            ),
+            ("no probes at all holds", |o| (o.backlog, o.accepted_counted, o.freshness_p99_ms) = (vec![], None, None), None),
         ];
         for (name, change, want) in cases {
             let mut obs = healthy();
@@ -246,34 +188,21 @@ mod tests {
 
     #[test]
     fn freshness_slo_can_be_off_for_interval_paths() {
-        let c = BreakCriteria {
-            freshness_slo_ms: None,
-            ..BreakCriteria::default()
-        };
-        let obs = StepObservation {
-            freshness_p99_ms: Some(60_000.0),
-            ..healthy()
-        };
+        let c = BreakCriteria { freshness_slo_ms: None, ..BreakCriteria::default() };
+        let obs = StepObservation { freshness_p99_ms: Some(60_000.0), ..healthy() };
         assert!(detect(&obs, &c).is_empty());
     }
 
     #[test]
     fn several_rules_can_fire_together() {
-        let obs = StepObservation {
-            achieved_rate: 500.0,
-            p99_ms: 3_000.0,
-            errors: 7,
-            ..healthy()
-        };
+        let obs = StepObservation { achieved_rate: 500.0, p99_ms: 3_000.0, errors: 7, ..healthy() };
         let got = detect(&obs, &BreakCriteria::default());
         assert_eq!(got.len(), 3, "{got:?}");
     }
 
     #[test]
     fn slope_of_a_line_and_of_too_little_data() {
-        let pts: Vec<(f64, f64)> = (0..10)
-            .map(|t| (t as f64 * 0.5, 3.0 + 2.0 * t as f64 * 0.5))
-            .collect();
+        let pts: Vec<(f64, f64)> = (0..10).map(|t| (t as f64 * 0.5, 3.0 + 2.0 * t as f64 * 0.5)).collect();
         assert!((slope(&pts).unwrap() - 2.0).abs() < 1e-9);
         assert_eq!(slope(&pts[..2]), None);
         assert_eq!(slope(&[(1.0, 1.0), (1.0, 2.0), (1.0, 3.0)]), None);

@@ -25,25 +25,11 @@ impl Machine {
             let (k, v) = line.split_once(':')?;
             (k.trim() == key).then(|| v.trim().to_string())
         };
-        let cpu_model = cpuinfo
-            .lines()
-            .find_map(|l| field(l, "model name"))
-            .unwrap_or_else(|| "unknown".into());
-        let logical_cpus = cpuinfo
-            .lines()
-            .filter(|l| field(l, "processor").is_some())
-            .count();
-        let mem_kib: f64 = meminfo
-            .lines()
-            .find_map(|l| field(l, "MemTotal"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0.0);
-        Self {
-            cpu_model,
-            logical_cpus,
-            memory_gib: (mem_kib / 1024.0 / 1024.0 * 10.0).round() / 10.0,
-            kernel: kernel.to_string(),
-        }
+        let cpu_model = cpuinfo.lines().find_map(|l| field(l, "model name")).unwrap_or_else(|| "unknown".into());
+        let logical_cpus = cpuinfo.lines().filter(|l| field(l, "processor").is_some()).count();
+        let mem_kib: f64 =
+            meminfo.lines().find_map(|l| field(l, "MemTotal")).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0.0);
+        Self { cpu_model, logical_cpus, memory_gib: (mem_kib / 1024.0 / 1024.0 * 10.0).round() / 10.0, kernel: kernel.to_string() }
     }
 }
 

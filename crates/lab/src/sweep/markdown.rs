@@ -41,21 +41,13 @@ pub fn render(report: &SweepReport, previous: Option<&str>) -> String {
         report.started_at, report.duration_s, report.url, report.command
     );
     if report.quick {
-        let _ = writeln!(
-            w,
-            "> **Quick run**: a few small rates with short steps. A smoke test of the lab, not the study.\n"
-        );
+        let _ = writeln!(w, "> **Quick run**: a few small rates with short steps. A smoke test of the lab, not the study.\n");
     }
 
     let _ = writeln!(w, "## Machine\n");
     let m = &report.machine;
     let mut t = table(&["CPU", "logical CPUs", "memory", "kernel"]);
-    t.add_row(vec![
-        m.cpu_model.clone(),
-        m.logical_cpus.to_string(),
-        format!("{:.1} GiB", m.memory_gib),
-        m.kernel.clone(),
-    ]);
+    t.add_row(vec![m.cpu_model.clone(), m.logical_cpus.to_string(), format!("{:.1} GiB", m.memory_gib), m.kernel.clone()]);
     let _ = writeln!(w, "{t}\n");
     let _ = writeln!(
         w,
@@ -85,39 +77,23 @@ pub fn render(report: &SweepReport, previous: Option<&str>) -> String {
             c.slo_p99_ms,
             c.max_errors,
             c.max_backlog_growth_ratio * 100.0,
-            report
-                .paths
-                .iter()
-                .find_map(|p| p.criteria.freshness_slo_ms)
-                .map_or("—".into(), |f| format!("{:.0} ms", f)),
+            report.paths.iter().find_map(|p| p.criteria.freshness_slo_ms).map_or("—".into(), |f| format!("{:.0} ms", f)),
         );
     }
 
     let _ = writeln!(w, "## Summary\n");
-    let mut t = table(&[
-        "path",
-        "max sustained (orders/s)",
-        "broke at (offered/s)",
-        "why",
-    ]);
+    let mut t = table(&["path", "max sustained (orders/s)", "broke at (offered/s)", "why"]);
     for path in &report.paths {
         let why = path
             .steps
             .last()
             .filter(|s| !s.held())
-            .map(|s| {
-                s.breaks
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
+            .map(|s| s.breaks.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
             .or_else(|| path.note.clone())
             .unwrap_or_else(|| "held through the whole ladder".into());
         t.add_row(vec![
             path.version.to_string(),
-            path.max_sustained
-                .map_or("none".into(), |r| format!("{r:.0}")),
+            path.max_sustained.map_or("none".into(), |r| format!("{r:.0}")),
             path.broke_at.map_or("—".into(), |r| format!("{r:.0}")),
             why,
         ]);
@@ -131,10 +107,7 @@ pub fn render(report: &SweepReport, previous: Option<&str>) -> String {
             "v1 aggregator: a full recompute {} the {} s interval of `coffee-rt up` (details below).\n",
             match v.first_size_over {
                 Some(r) => format!("exceeds, from {} rows,", rows_label(r)),
-                None => format!(
-                    "fits, up to {} rows,",
-                    rows_label(agg.sizes.last().map_or(0, |s| s.rows))
-                ),
+                None => format!("fits, up to {} rows,", rows_label(agg.sizes.last().map_or(0, |s| s.rows))),
             },
             v.interval_s
         );
@@ -143,31 +116,17 @@ pub fn render(report: &SweepReport, previous: Option<&str>) -> String {
     let _ = writeln!(w, "## Raw ceilings on this machine\n");
     let mut t = table(&["part", "ceiling", "unit", "how"]);
     if report.ceilings.is_empty() {
-        t.add_row(vec![
-            "—",
-            "—",
-            "",
-            "not measured in this run (--no-ceilings)",
-        ]);
+        t.add_row(vec!["—", "—", "", "not measured in this run (--no-ceilings)"]);
     }
     for c in &report.ceilings {
         match (&c.ceiling, &c.error) {
             (Some(x), _) => t.add_row(vec![
                 x.name.clone(),
-                format!(
-                    "{}{:.0}",
-                    if x.lower_bound { "≥ " } else { "" },
-                    x.per_second
-                ),
+                format!("{}{:.0}", if x.lower_bound { "≥ " } else { "" }, x.per_second),
                 x.unit.clone(),
                 x.method.clone(),
             ]),
-            (None, e) => t.add_row(vec![
-                c.name.clone(),
-                "—".into(),
-                String::new(),
-                e.clone().unwrap_or_default(),
-            ]),
+            (None, e) => t.add_row(vec![c.name.clone(), "—".into(), String::new(), e.clone().unwrap_or_default()]),
         };
     }
     let _ = writeln!(w, "{t}\n");
@@ -177,30 +136,19 @@ pub fn render(report: &SweepReport, previous: Option<&str>) -> String {
         w,
         "A path's limit is the lower of the HTTP layer's ceiling and the ceiling of the part it writes to before answering (v1: PostgreSQL insert, v2: Redis XADD, v3: Kafka produce).\n"
     );
-    let mut t = table(&[
-        "path",
-        "max sustained/s",
-        "HTTP ceiling/s",
-        "ingest part",
-        "ingest ceiling/s",
-        "fraction of limit",
-    ]);
+    let mut t = table(&["path", "max sustained/s", "HTTP ceiling/s", "ingest part", "ingest ceiling/s", "fraction of limit"]);
     for path in &report.paths {
         let http = ceiling(report, "http_validation");
         let ingest_name = ingest_ceiling_of(path.version);
         let ingest = ceiling(report, ingest_name);
-        let limit = [http, ingest]
-            .into_iter()
-            .flatten()
-            .fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.min(c))));
+        let limit = [http, ingest].into_iter().flatten().fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.min(c))));
         let fraction = match (path.max_sustained, limit) {
             (Some(s), Some(l)) if l > 0.0 => percent(100.0 * s / l),
             _ => "—".into(),
         };
         t.add_row(vec![
             path.version.to_string(),
-            path.max_sustained
-                .map_or("none".into(), |r| format!("{r:.0}")),
+            path.max_sustained.map_or("none".into(), |r| format!("{r:.0}")),
             http.map_or("—".into(), |c| format!("{c:.0}")),
             ingest_name.to_string(),
             ingest.map_or("—".into(), |c| format!("{c:.0}")),
@@ -237,55 +185,30 @@ pub fn render(report: &SweepReport, previous: Option<&str>) -> String {
                 if let Some(n) = &agg.note {
                     let _ = writeln!(w, "\n_{n}._");
                 }
-                let _ = writeln!(
-                    w,
-                    "\n![Aggregator run time against table size]({AGGREGATOR_SVG})\n"
-                );
+                let _ = writeln!(w, "\n![Aggregator run time against table size]({AGGREGATOR_SVG})\n");
             }
             (None, e) => {
-                let _ = writeln!(
-                    w,
-                    "Failed: {}\n",
-                    e.clone().unwrap_or_else(|| "no result".into())
-                );
+                let _ = writeln!(w, "Failed: {}\n", e.clone().unwrap_or_else(|| "no result".into()));
             }
         },
     }
 
     let _ = writeln!(w, "## Plots\n");
     let _ = writeln!(w, "![Latency against offered rate](scale-latency.svg)\n");
-    let _ = writeln!(
-        w,
-        "![Freshness against offered rate](scale-freshness.svg)\n"
-    );
-    let _ = writeln!(
-        w,
-        "Raw numbers: [scale-results.json](scale-results.json).\n"
-    );
+    let _ = writeln!(w, "![Freshness against offered rate](scale-freshness.svg)\n");
+    let _ = writeln!(w, "Raw numbers: [scale-results.json](scale-results.json).\n");
 
     let _ = writeln!(w, "## Analysis\n");
-    let analysis = previous
-        .and_then(kept_analysis)
-        .unwrap_or(ANALYSIS_PLACEHOLDER);
+    let analysis = previous.and_then(kept_analysis).unwrap_or(ANALYSIS_PLACEHOLDER);
     let _ = writeln!(w, "{ANALYSIS_START}\n{}\n{ANALYSIS_END}", analysis.trim());
     md
 }
 
 /// The aggregator bench as a table: one row per table size.
 pub fn aggregator_table(agg: &AggregatorReport) -> Table {
-    let mut header: Vec<String> = [
-        "rows",
-        "table + indexes MiB",
-        "full recompute ms (median; min–max)",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    header.extend(
-        agg.intervals
-            .iter()
-            .map(|v| format!("full / {} s interval", v.interval_s)),
-    );
+    let mut header: Vec<String> =
+        ["rows", "table + indexes MiB", "full recompute ms (median; min–max)"].iter().map(|s| s.to_string()).collect();
+    header.extend(agg.intervals.iter().map(|v| format!("full / {} s interval", v.interval_s)));
     header.push(format!("incremental ms (+{} rows)", agg.increment_rows));
     header.push("counted full / incr.".into());
     header.push("grow s".into());
@@ -293,22 +216,11 @@ pub fn aggregator_table(agg: &AggregatorReport) -> Table {
     t.load_preset(presets::ASCII_MARKDOWN);
     t.set_header(header);
     for s in &agg.sizes {
-        let (lo, hi) = s
-            .full_ms
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
-        let mut row = vec![
-            rows_label(s.rows),
-            format!("{:.0}", s.table_mib),
-            format!("{:.1}; {:.1}–{:.1}", s.full_median_ms, lo, hi),
-        ];
+        let (lo, hi) = s.full_ms.iter().fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+        let mut row = vec![rows_label(s.rows), format!("{:.0}", s.table_mib), format!("{:.1}; {:.1}–{:.1}", s.full_median_ms, lo, hi)];
         for v in &agg.intervals {
             let p = 100.0 * s.full_median_ms / (v.interval_s * 1000.0);
-            row.push(if p > 100.0 {
-                format!("**{}**", percent(p))
-            } else {
-                percent(p)
-            });
+            row.push(if p > 100.0 { format!("**{}**", percent(p)) } else { percent(p) });
         }
         row.push(format!("{:.1}", s.incremental_ms));
         row.push(format!("{} / {}", s.full_counted, s.incremental_counted));
@@ -326,29 +238,19 @@ pub fn aggregator_verdict_lines(agg: &AggregatorReport) -> Vec<String> {
         .map(|v| {
             let measured = match v.first_size_over {
                 Some(r) => format!("exceeds it from **{}** rows (measured)", rows_label(r)),
-                None => format!(
-                    "stays within it up to {} rows (the largest measured)",
-                    rows_label(largest)
-                ),
+                None => format!("stays within it up to {} rows (the largest measured)", rows_label(largest)),
             };
             let crossover = match v.crossover_rows {
                 Some(r) if r > 0.0 => format!(
                     "; it takes as long as the interval at about **{}** rows ({}), which is {} of orders at 100 orders/s or {} at 1,000/s",
                     rows_label(round_2sig(r)),
-                    if v.extrapolated {
-                        "extrapolated linearly from the two largest sizes"
-                    } else {
-                        "interpolated between measured sizes"
-                    },
+                    if v.extrapolated { "extrapolated linearly from the two largest sizes" } else { "interpolated between measured sizes" },
                     human_duration(r / 100.0),
                     human_duration(r / 1000.0),
                 ),
                 _ => String::new(),
             };
-            format!(
-                "- **{} s** interval ({}): the full recompute {measured}{crossover}.",
-                v.interval_s, v.source
-            )
+            format!("- **{} s** interval ({}): the full recompute {measured}{crossover}.", v.interval_s, v.source)
         })
         .collect()
 }
@@ -392,13 +294,7 @@ pub fn kept_analysis(previous: &str) -> Option<&str> {
 }
 
 fn ceiling(report: &SweepReport, name: &str) -> Option<f64> {
-    report
-        .ceilings
-        .iter()
-        .find(|c| c.name == name)?
-        .ceiling
-        .as_ref()
-        .map(|c| c.per_second)
+    report.ceilings.iter().find(|c| c.name == name)?.ceiling.as_ref().map(|c| c.per_second)
 }
 
 fn table(header: &[&str]) -> Table {
@@ -410,20 +306,11 @@ fn table(header: &[&str]) -> Table {
 
 fn steps_table(path: &PathResult) -> Table {
     let groups: BTreeSet<&String> = path.steps.iter().flat_map(|s| s.procs.keys()).collect();
-    let mut header: Vec<String> = [
-        "offered/s",
-        "achieved/s",
-        "p50 ms",
-        "p95 ms",
-        "p99 ms",
-        "max ms",
-        "errors",
-        "freshness p50/p99 ms",
-        "backlog Δ/s",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut header: Vec<String> =
+        ["offered/s", "achieved/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "freshness p50/p99 ms", "backlog Δ/s"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     header.extend(groups.iter().map(|g| format!("{g} CPU% / RSS MiB")));
     header.push("verdict".into());
     let mut t = Table::new();
@@ -433,11 +320,7 @@ fn steps_table(path: &PathResult) -> Table {
         let errors = if s.errors_by_status.is_empty() {
             "0".to_string()
         } else {
-            let parts: Vec<String> = s
-                .errors_by_status
-                .iter()
-                .map(|(k, v)| format!("{k}:{v}"))
-                .collect();
+            let parts: Vec<String> = s.errors_by_status.iter().map(|(k, v)| format!("{k}:{v}")).collect();
             format!("{} ({})", s.errors, parts.join(" "))
         };
         let fresh = match (s.freshness_p50_ms, s.freshness_p99_ms) {
@@ -453,25 +336,15 @@ fn steps_table(path: &PathResult) -> Table {
             format!("{:.2}", s.latency_ms.max),
             errors,
             fresh,
-            s.backlog_slope_per_s
-                .map_or("n/a".into(), |b| format!("{b:.0}")),
+            s.backlog_slope_per_s.map_or("n/a".into(), |b| format!("{b:.0}")),
         ];
         for g in &groups {
-            row.push(s.procs.get(*g).map_or("—".into(), |u| {
-                format!("{:.0} / {:.0}", u.cpu_pct, u.rss_mib)
-            }));
+            row.push(s.procs.get(*g).map_or("—".into(), |u| format!("{:.0} / {:.0}", u.cpu_pct, u.rss_mib)));
         }
         row.push(if s.held() {
             "held".into()
         } else {
-            format!(
-                "**broke**: {}",
-                s.breaks
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )
+            format!("**broke**: {}", s.breaks.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
         });
         t.add_row(row);
     }
@@ -484,18 +357,10 @@ mod tests {
 
     #[test]
     fn analysis_survives_a_rerun() {
-        let old = format!(
-            "# x\n\n## Analysis\n\n{ANALYSIS_START}\nv2 breaks at 5k because Redis.\n{ANALYSIS_END}\n"
-        );
-        assert_eq!(
-            kept_analysis(&old).map(str::trim),
-            Some("v2 breaks at 5k because Redis.")
-        );
+        let old = format!("# x\n\n## Analysis\n\n{ANALYSIS_START}\nv2 breaks at 5k because Redis.\n{ANALYSIS_END}\n");
+        assert_eq!(kept_analysis(&old).map(str::trim), Some("v2 breaks at 5k because Redis."));
         assert_eq!(kept_analysis("no markers"), None);
-        assert_eq!(
-            kept_analysis(&format!("{ANALYSIS_START} unterminated")),
-            None
-        );
+        assert_eq!(kept_analysis(&format!("{ANALYSIS_START} unterminated")), None);
     }
 
     #[test]

@@ -68,18 +68,10 @@ pub struct SweepArgs {
     #[arg(long = "backlog-metric", value_parser = backlog::parse_gauge_flag)]
     pub backlog_metrics: Vec<(ApiVersion, String)>,
     /// PostgreSQL admin URL for the INSERT ceiling (a scratch database is created and dropped).
-    #[arg(
-        long,
-        env = "COFFEE_LAB_PG_URL",
-        default_value = "postgres://coffee:coffee@127.0.0.1:5432/postgres"
-    )]
+    #[arg(long, env = "COFFEE_LAB_PG_URL", default_value = "postgres://coffee:coffee@127.0.0.1:5432/postgres")]
     pub pg_url: String,
     /// Redis URL for the XADD ceiling.
-    #[arg(
-        long,
-        env = "COFFEE_LAB_REDIS_URL",
-        default_value = "redis://127.0.0.1:6379"
-    )]
+    #[arg(long, env = "COFFEE_LAB_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
     /// Kafka bootstrap servers for the produce ceiling.
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
@@ -145,9 +137,7 @@ impl SweepArgs {
             )
         } else {
             (
-                vec![
-                    250.0, 500.0, 1_000.0, 2_000.0, 5_000.0, 10_000.0, 20_000.0, 50_000.0,
-                ],
+                vec![250.0, 500.0, 1_000.0, 2_000.0, 5_000.0, 10_000.0, 20_000.0, 50_000.0],
                 Duration::from_secs(10),
                 Duration::from_secs(15),
                 Duration::from_secs(19 * 60),
@@ -158,11 +148,7 @@ impl SweepArgs {
                 },
             )
         };
-        let aggregator_sizes = if self.no_aggregator {
-            Vec::new()
-        } else {
-            aggregator::plan_sizes(self.quick, self.aggregator_max_rows)
-        };
+        let aggregator_sizes = if self.no_aggregator { Vec::new() } else { aggregator::plan_sizes(self.quick, self.aggregator_max_rows) };
         SweepPlan {
             rates: self.rates.clone().unwrap_or(rates),
             step_duration: self.step_duration.unwrap_or(step),
@@ -176,17 +162,14 @@ impl SweepArgs {
 
     /// The validation-only route the HTTP ceiling is measured against.
     pub fn validate_url(&self) -> String {
-        self.validate_url
-            .clone()
-            .unwrap_or_else(|| format!("{}/api/validate", self.url.trim_end_matches('/')))
+        self.validate_url.clone().unwrap_or_else(|| format!("{}/api/validate", self.url.trim_end_matches('/')))
     }
 
     /// Break criteria for one path.
     pub fn criteria(&self, version: ApiVersion) -> BreakCriteria {
         BreakCriteria {
             slo_p99_ms: self.slo_p99.as_secs_f64() * 1000.0,
-            freshness_slo_ms: (version != ApiVersion::V1)
-                .then_some(self.freshness_slo.as_secs_f64() * 1000.0),
+            freshness_slo_ms: (version != ApiVersion::V1).then_some(self.freshness_slo.as_secs_f64() * 1000.0),
             ..BreakCriteria::default()
         }
     }
@@ -259,10 +242,8 @@ pub async fn run_bench(cmd: BenchCommand) -> anyhow::Result<()> {
                 eprintln!(
                     "{}: max sustained {} , broke at {}",
                     p.version,
-                    p.max_sustained
-                        .map_or("none".into(), |r| format!("{r:.0}/s")),
-                    p.broke_at
-                        .map_or("— (held)".into(), |r| format!("{r:.0}/s")),
+                    p.max_sustained.map_or("none".into(), |r| format!("{r:.0}/s")),
+                    p.broke_at.map_or("— (held)".into(), |r| format!("{r:.0}/s")),
                 );
             }
             Ok(())
@@ -272,21 +253,14 @@ pub async fn run_bench(cmd: BenchCommand) -> anyhow::Result<()> {
 }
 
 /// Run the sweep and write `SCALE.md`, `scale-results.json` and the plots into `args.out`.
-pub async fn run_sweep(
-    args: &SweepArgs,
-    probe: Arc<dyn BacklogProbe>,
-) -> anyhow::Result<SweepReport> {
+pub async fn run_sweep(args: &SweepArgs, probe: Arc<dyn BacklogProbe>) -> anyhow::Result<SweepReport> {
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let plan = args.plan();
     anyhow::ensure!(!plan.rates.is_empty(), "no rates to step through");
     std::fs::create_dir_all(&args.out)?;
 
-    let ceilings = if args.no_ceilings {
-        Vec::new()
-    } else {
-        measure_ceilings(args, &plan.ceiling).await
-    };
+    let ceilings = if args.no_ceilings { Vec::new() } else { measure_ceilings(args, &plan.ceiling).await };
 
     let mut paths = Vec::new();
     let mut freshness_exported = None;
@@ -300,24 +274,15 @@ pub async fn run_sweep(
             processes: &DEFAULT_PROCESSES,
             freshness_exported,
         };
-        let mut result = PathResult {
-            version,
-            criteria: setup.criteria,
-            steps: Vec::new(),
-            max_sustained: None,
-            broke_at: None,
-            note: None,
-        };
+        let mut result =
+            PathResult { version, criteria: setup.criteria, steps: Vec::new(), max_sustained: None, broke_at: None, note: None };
         // Worst case of one step: the load, the longest drain, the settle pause.
         let step_cost = plan.step_duration + plan.drain_timeout + Duration::from_secs(2);
         // The aggregator bench runs after the paths, in the part of the budget kept for it.
         let steps_budget = plan.budget.saturating_sub(plan.aggregator_reserve);
         for &rate in &plan.rates {
             if started.elapsed() + step_cost > steps_budget {
-                result.note = Some(format!(
-                    "stopped before {rate:.0}/s: the {}s budget would be exceeded",
-                    plan.budget.as_secs()
-                ));
+                result.note = Some(format!("stopped before {rate:.0}/s: the {}s budget would be exceeded", plan.budget.as_secs()));
                 break;
             }
             let step = run_step(version, rate, &setup).await?;
@@ -330,8 +295,7 @@ pub async fn run_sweep(
             }
             let held = step.held();
             if held {
-                result.max_sustained =
-                    Some(result.max_sustained.unwrap_or(0.0).max(step.achieved_rate));
+                result.max_sustained = Some(result.max_sustained.unwrap_or(0.0).max(step.achieved_rate));
             } else {
                 result.broke_at = Some(rate);
             }
@@ -349,25 +313,15 @@ pub async fn run_sweep(
         None
     } else {
         let deadline = started + plan.budget;
-        let r = aggregator::run_aggregator_bench(
-            &args.pg_url,
-            &args.redis_url,
-            &plan.aggregator_sizes,
-            Some(deadline),
-            &|line| eprintln!("{line}"),
-        )
+        let r = aggregator::run_aggregator_bench(&args.pg_url, &args.redis_url, &plan.aggregator_sizes, Some(deadline), &|line| {
+            eprintln!("{line}")
+        })
         .await;
         Some(match r {
-            Ok(report) => AggregatorOutcome {
-                report: Some(report),
-                error: None,
-            },
+            Ok(report) => AggregatorOutcome { report: Some(report), error: None },
             Err(e) => {
                 eprintln!("aggregator bench failed: {e:#}");
-                AggregatorOutcome {
-                    report: None,
-                    error: Some(format!("{e:#}")),
-                }
+                AggregatorOutcome { report: None, error: Some(format!("{e:#}")) }
             }
         })
     };
@@ -392,32 +346,16 @@ pub async fn run_sweep(
 /// The four raw ceilings; a failure is recorded, not fatal, so one missing service does not
 /// cost the whole sweep (the ceiling tests are where a missing service fails loudly).
 async fn measure_ceilings(args: &SweepArgs, plan: &CeilingPlan) -> Vec<CeilingResult> {
-    let opts = CeilingOpts {
-        duration: plan.duration,
-        ..CeilingOpts::default()
-    };
-    let kafka_opts = CeilingOpts {
-        batch: 10_000,
-        ..opts
-    };
+    let opts = CeilingOpts { duration: plan.duration, ..CeilingOpts::default() };
+    let kafka_opts = CeilingOpts { batch: 10_000, ..opts };
     let mut out = vec![
-        ceiling_result(
-            "postgres_insert",
-            ceilings::postgres::insert_ceiling(&args.pg_url, opts).await,
-        ),
-        ceiling_result(
-            "redis_xadd",
-            ceilings::redis::xadd_ceiling(&args.redis_url, opts).await,
-        ),
-        ceiling_result(
-            "kafka_produce",
-            ceilings::kafka::produce_ceiling(&args.kafka_brokers, kafka_opts).await,
-        ),
+        ceiling_result("postgres_insert", ceilings::postgres::insert_ceiling(&args.pg_url, opts).await),
+        ceiling_result("redis_xadd", ceilings::redis::xadd_ceiling(&args.redis_url, opts).await),
+        ceiling_result("kafka_produce", ceilings::kafka::produce_ceiling(&args.kafka_brokers, kafka_opts).await),
     ];
     out.push(ceiling_result(
         "http_validation",
-        ceilings::http::validation_ceiling(&args.validate_url(), &plan.http_rates, plan.http_step)
-            .await,
+        ceilings::http::validation_ceiling(&args.validate_url(), &plan.http_rates, plan.http_step).await,
     ));
     for c in &out {
         match (&c.ceiling, &c.error) {
@@ -431,16 +369,8 @@ async fn measure_ceilings(args: &SweepArgs, plan: &CeilingPlan) -> Vec<CeilingRe
 
 fn ceiling_result(name: &str, r: anyhow::Result<Ceiling>) -> CeilingResult {
     match r {
-        Ok(c) => CeilingResult {
-            name: name.into(),
-            ceiling: Some(c),
-            error: None,
-        },
-        Err(e) => CeilingResult {
-            name: name.into(),
-            ceiling: None,
-            error: Some(format!("{e:#}")),
-        },
+        Ok(c) => CeilingResult { name: name.into(), ceiling: Some(c), error: None },
+        Err(e) => CeilingResult { name: name.into(), ceiling: None, error: Some(format!("{e:#}")) },
     }
 }
 
@@ -453,28 +383,17 @@ fn step_line(s: &StepRecord) -> String {
         s.latency_ms.p50,
         s.latency_ms.p99,
         s.errors,
-        s.freshness_p99_ms
-            .map_or("n/a".into(), |f| format!("{f:.0} ms")),
+        s.freshness_p99_ms.map_or("n/a".into(), |f| format!("{f:.0} ms")),
         if s.held() {
             "held".to_string()
         } else {
-            format!(
-                "BROKE: {}",
-                s.breaks
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )
+            format!("BROKE: {}", s.breaks.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
         }
     )
 }
 
 fn write_outputs(report: &SweepReport, out: &std::path::Path) -> anyhow::Result<()> {
-    std::fs::write(
-        out.join("scale-results.json"),
-        serde_json::to_string_pretty(report)? + "\n",
-    )?;
+    std::fs::write(out.join("scale-results.json"), serde_json::to_string_pretty(report)? + "\n")?;
     crate::plot::latency_vs_rate(report, &out.join("scale-latency.svg"))?;
     crate::plot::freshness_vs_rate(report, &out.join("scale-freshness.svg"))?;
     if let Some(agg) = report.aggregator.as_ref().and_then(|a| a.report.as_ref()) {

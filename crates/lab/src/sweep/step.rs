@@ -58,11 +58,7 @@ pub struct StepSetup<'a> {
     pub freshness_exported: Option<bool>,
 }
 
-pub async fn run_step(
-    version: ApiVersion,
-    rate: f64,
-    setup: &StepSetup<'_>,
-) -> anyhow::Result<StepRecord> {
+pub async fn run_step(version: ApiVersion, rate: f64, setup: &StepSetup<'_>) -> anyhow::Result<StepRecord> {
     let mut args = LoadArgs::new(version, rate, setup.duration, setup.url);
     args.drain_timeout = setup.drain_timeout;
     args.json = true;
@@ -70,10 +66,7 @@ pub async fn run_step(
     let watch_until = Instant::now() + setup.duration;
     let sampler = ProcSampler::new(setup.processes)?;
     let watcher = tokio::spawn(watch(sampler, setup.probe.clone(), version, watch_until));
-    let mut drain = DrainPolicy {
-        max_wait: setup.drain_timeout,
-        ..DrainPolicy::default()
-    };
+    let mut drain = DrainPolicy { max_wait: setup.drain_timeout, ..DrainPolicy::default() };
     drain.absent_wait = match setup.freshness_exported {
         Some(false) => Duration::ZERO,
         _ => drain.absent_wait.min(setup.drain_timeout),

@@ -4,9 +4,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use coffee_lab::aggregator::{
-    self, INCREMENT_ROWS, SCRATCH_DB_PREFIX, SCRATCH_NS_PREFIX, run_aggregator_bench,
-};
+use coffee_lab::aggregator::{self, INCREMENT_ROWS, SCRATCH_DB_PREFIX, SCRATCH_NS_PREFIX, run_aggregator_bench};
 use coffee_lab::sweep::BenchCommand;
 use tokio::time::Instant;
 
@@ -14,9 +12,7 @@ const PG: &str = "postgres://coffee:coffee@127.0.0.1:5432/postgres";
 const REDIS: &str = "redis://127.0.0.1:6379";
 
 async fn admin() -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(PG, tokio_postgres::NoTls)
-        .await
-        .expect("PostgreSQL must be running");
+    let (client, conn) = tokio_postgres::connect(PG, tokio_postgres::NoTls).await.expect("PostgreSQL must be running");
     tokio::spawn(conn);
     client
 }
@@ -26,25 +22,14 @@ async fn leftovers() -> (Vec<String>, Vec<String>) {
     let pid = std::process::id();
     let dbs = admin()
         .await
-        .query(
-            "SELECT datname::text FROM pg_database WHERE datname LIKE $1",
-            &[&format!("{SCRATCH_DB_PREFIX}{pid}_%")],
-        )
+        .query("SELECT datname::text FROM pg_database WHERE datname LIKE $1", &[&format!("{SCRATCH_DB_PREFIX}{pid}_%")])
         .await
         .unwrap()
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let mut c = redis::Client::open(REDIS)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{SCRATCH_NS_PREFIX}{pid}_*"))
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let mut c = redis::Client::open(REDIS).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{SCRATCH_NS_PREFIX}{pid}_*")).query_async(&mut c).await.unwrap();
     (dbs, keys)
 }
 
@@ -53,18 +38,13 @@ async fn grows_the_table_times_the_real_aggregator_and_cleans_up() {
     let _shared = crate::common::EXCLUSIVE.read().await;
     // 60k rows crosses the bulk-load threshold: indexes dropped and rebuilt.
     let lines = std::sync::Mutex::new(Vec::new());
-    let report = run_aggregator_bench(PG, REDIS, &[2_000, 60_000], None, &|l| {
-        lines.lock().unwrap().push(l)
-    })
-    .await
-    .expect("bench runs (needs PostgreSQL and Redis)");
+    let report = run_aggregator_bench(PG, REDIS, &[2_000, 60_000], None, &|l| lines.lock().unwrap().push(l))
+        .await
+        .expect("bench runs (needs PostgreSQL and Redis)");
     assert_eq!(report.sizes.len(), 2);
     for s in &report.sizes {
         assert_eq!(s.full_ms.len(), 3);
-        assert_eq!(
-            s.full_counted, s.rows as i64,
-            "full recompute counts the table"
-        );
+        assert_eq!(s.full_counted, s.rows as i64, "full recompute counts the table");
         assert_eq!(s.incremental_counted, INCREMENT_ROWS as i64);
         assert!(s.full_median_ms > 0.0 && s.incremental_ms > 0.0);
         assert!(s.table_mib > 0.0);
@@ -74,44 +54,24 @@ async fn grows_the_table_times_the_real_aggregator_and_cleans_up() {
     assert!(report.note.is_none());
     assert!(lines.lock().unwrap().len() >= 4);
     let (dbs, keys) = leftovers().await;
-    assert!(
-        dbs.is_empty() && keys.is_empty(),
-        "left behind: {dbs:?} {keys:?}"
-    );
+    assert!(dbs.is_empty() && keys.is_empty(), "left behind: {dbs:?} {keys:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_size_that_would_run_past_the_deadline_is_skipped() {
     let _shared = crate::common::EXCLUSIVE.read().await;
     let deadline = Instant::now() + Duration::from_secs(2);
-    let report = run_aggregator_bench(PG, REDIS, &[1_000, 50_000_000], Some(deadline), &|_| {})
-        .await
-        .unwrap();
+    let report = run_aggregator_bench(PG, REDIS, &[1_000, 50_000_000], Some(deadline), &|_| {}).await.unwrap();
     assert_eq!(report.sizes.len(), 1, "the first size is always measured");
-    assert!(
-        report
-            .note
-            .as_deref()
-            .unwrap()
-            .contains("stopped before 50M"),
-        "{:?}",
-        report.note
-    );
+    assert!(report.note.as_deref().unwrap().contains("stopped before 50M"), "{:?}", report.note);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_orders_follow_the_load_generators_mix() {
     let _shared = crate::common::EXCLUSIVE.read().await;
-    let db = format!(
-        "coffee_lab_gen_{}_{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    );
+    let db = format!("coffee_lab_gen_{}_{:08x}", std::process::id(), rand::random::<u32>());
     let admin = admin().await;
-    admin
-        .batch_execute(&format!("CREATE DATABASE {db}"))
-        .await
-        .unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
     let url = aggregator::with_dbname(PG, &db);
     let result = async {
         let pool = coffee_store::postgres::connect(&url, 1).await?;
@@ -176,37 +136,20 @@ async fn generated_orders_follow_the_load_generators_mix() {
         Ok(())
     }
     .await;
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-        .await
-        .unwrap();
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await.unwrap();
     result.unwrap();
 }
 
 #[test]
 fn bench_aggregator_parses() {
-    let Bench {
-        cmd: BenchCommand::Aggregator(a),
-    } = Bench::try_parse_from([
-        "bench",
-        "aggregator",
-        "--quick",
-        "--max-rows",
-        "50000",
-        "--json",
-    ])
-    .unwrap()
+    let Bench { cmd: BenchCommand::Aggregator(a) } =
+        Bench::try_parse_from(["bench", "aggregator", "--quick", "--max-rows", "50000", "--json"]).unwrap()
     else {
         panic!("parsed as aggregator")
     };
     assert!(a.quick && a.json);
     assert_eq!(a.sizes(), vec![10_000, 50_000]);
-    let Bench {
-        cmd: BenchCommand::Aggregator(a),
-    } = Bench::try_parse_from(["bench", "aggregator"]).unwrap()
-    else {
-        panic!()
-    };
+    let Bench { cmd: BenchCommand::Aggregator(a) } = Bench::try_parse_from(["bench", "aggregator"]).unwrap() else { panic!() };
     assert_eq!(a.sizes(), vec![10_000, 100_000, 1_000_000, 10_000_000]);
 }
 

@@ -19,18 +19,7 @@ enum Cmd {
 
 #[test]
 fn load_args_parse() {
-    let cli = Cli::try_parse_from([
-        "coffee-rt",
-        "load",
-        "--version",
-        "v2",
-        "--rate",
-        "500",
-        "--duration",
-        "1m 30s",
-        "--json",
-    ])
-    .unwrap();
+    let cli = Cli::try_parse_from(["coffee-rt", "load", "--version", "v2", "--rate", "500", "--duration", "1m 30s", "--json"]).unwrap();
     let Cmd::Load(a) = cli.cmd;
     assert_eq!(a.version, ApiVersion::V2);
     assert_eq!(a.rate, 500.0);
@@ -42,18 +31,6 @@ fn load_args_parse() {
 #[test]
 fn load_args_reject_bad_values() {
     assert!(Cli::try_parse_from(["coffee-rt", "load", "--version", "v4", "--rate", "5"]).is_err());
-    assert!(
-        Cli::try_parse_from([
-            "coffee-rt",
-            "load",
-            "--version",
-            "v1",
-            "--rate",
-            "5",
-            "--duration",
-            "soon"
-        ])
-        .is_err()
-    );
+    assert!(Cli::try_parse_from(["coffee-rt", "load", "--version", "v1", "--rate", "5", "--duration", "soon"]).is_err());
     assert!(Cli::try_parse_from(["coffee-rt", "load", "--rate", "5"]).is_err());
 }

@@ -49,19 +49,13 @@ pub fn valid(o: &OrderBody) -> bool {
 pub fn fast_router() -> Router {
     Router::new().route(
         "/api/{version}/order",
-        post(
-            |Path(v): Path<String>, axum::Json(o): axum::Json<OrderBody>| async move {
-                if !valid(&o) {
-                    return (StatusCode::UNPROCESSABLE_ENTITY, "{}").into_response();
-                }
-                let code = if v == "v1" {
-                    StatusCode::CREATED
-                } else {
-                    StatusCode::ACCEPTED
-                };
-                (code, "{}").into_response()
-            },
-        ),
+        post(|Path(v): Path<String>, axum::Json(o): axum::Json<OrderBody>| async move {
+            if !valid(&o) {
+                return (StatusCode::UNPROCESSABLE_ENTITY, "{}").into_response();
+            }
+            let code = if v == "v1" { StatusCode::CREATED } else { StatusCode::ACCEPTED };
+            (code, "{}").into_response()
+        }),
     )
 }
 
@@ -75,10 +69,7 @@ pub fn stalling_router() -> Router {
             let first = first.clone();
             async move {
                 let t0 = *first.get_or_init(|| async { Instant::now() }).await;
-                let (from, until) = (
-                    t0 + Duration::from_millis(500),
-                    t0 + Duration::from_millis(1500),
-                );
+                let (from, until) = (t0 + Duration::from_millis(500), t0 + Duration::from_millis(1500));
                 let now = Instant::now();
                 if now >= from && now < until {
                     tokio::time::sleep_until(until).await;
@@ -108,22 +99,20 @@ pub fn pipeline_router(pipeline_delay: Duration) -> Router {
     Router::new()
         .route(
             "/api/{version}/order",
-            post(
-                move |Path(v): Path<String>, axum::Json(o): axum::Json<OrderBody>| {
-                    let hist = hist.clone();
-                    async move {
-                        if !valid(&o) || v != "v2" {
-                            return StatusCode::UNPROCESSABLE_ENTITY;
-                        }
-                        let accepted = Instant::now();
-                        tokio::spawn(async move {
-                            tokio::time::sleep(pipeline_delay).await;
-                            hist.observe(accepted.elapsed().as_secs_f64());
-                        });
-                        StatusCode::ACCEPTED
+            post(move |Path(v): Path<String>, axum::Json(o): axum::Json<OrderBody>| {
+                let hist = hist.clone();
+                async move {
+                    if !valid(&o) || v != "v2" {
+                        return StatusCode::UNPROCESSABLE_ENTITY;
                     }
-                },
-            ),
+                    let accepted = Instant::now();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(pipeline_delay).await;
+                        hist.observe(accepted.elapsed().as_secs_f64());
+                    });
+                    StatusCode::ACCEPTED
+                }
+            }),
         )
         .route("/metrics", get(move || async move { h2.render() }))
         .route("/readyz", get(|| async { "ok" }))
@@ -146,8 +135,7 @@ impl FakeHistogram {
             }
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_micros
-            .fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
+        self.sum_micros.fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
     }
 
     fn render(&self) -> String {
@@ -163,13 +151,8 @@ impl FakeHistogram {
                 self.buckets[i].load(Ordering::Relaxed)
             );
         }
-        out += &format!(
-            "coffee_order_freshness_seconds_bucket{{version=\"v2\",le=\"+Inf\"}} {count}\n"
-        );
-        out += &format!(
-            "coffee_order_freshness_seconds_sum{{version=\"v2\"}} {}\n",
-            self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
-        );
+        out += &format!("coffee_order_freshness_seconds_bucket{{version=\"v2\",le=\"+Inf\"}} {count}\n");
+        out += &format!("coffee_order_freshness_seconds_sum{{version=\"v2\"}} {}\n", self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
         out += &format!("coffee_order_freshness_seconds_count{{version=\"v2\"}} {count}\n");
         out
     }

@@ -70,44 +70,28 @@ impl Drop for World {
         let ns = self.settings.namespace.clone();
         let kafka = self.settings.kafka.clone();
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
-                if let Ok((client, conn)) =
-                    tokio_postgres::connect(PG_ADMIN, tokio_postgres::NoTls).await
-                {
+                if let Ok((client, conn)) = tokio_postgres::connect(PG_ADMIN, tokio_postgres::NoTls).await {
                     tokio::spawn(conn);
-                    let _ = client
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
-                        .await;
+                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)")).await;
                 }
                 if let Ok(client) = redis::Client::open(REDIS)
                     && let Ok(mut c) = client.get_multiplexed_async_connection().await
                 {
-                    let keys: Vec<String> = redis::cmd("KEYS")
-                        .arg(format!("{ns}*"))
-                        .query_async(&mut c)
-                        .await
-                        .unwrap_or_default();
+                    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{ns}*")).query_async(&mut c).await.unwrap_or_default();
                     if !keys.is_empty() {
-                        let _: redis::RedisResult<()> =
-                            redis::cmd("DEL").arg(keys).query_async(&mut c).await;
+                        let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query_async(&mut c).await;
                     }
                 }
                 use rdkafka::admin::{AdminClient, AdminOptions};
                 use rdkafka::client::DefaultClientContext;
-                if let Ok(admin) = rdkafka::ClientConfig::new()
-                    .set("bootstrap.servers", &kafka.brokers)
-                    .create::<AdminClient<DefaultClientContext>>()
+                if let Ok(admin) =
+                    rdkafka::ClientConfig::new().set("bootstrap.servers", &kafka.brokers).create::<AdminClient<DefaultClientContext>>()
                 {
                     let dead = kafka.dead_letter_topic();
-                    let _ = tokio::time::timeout(
-                        Duration::from_secs(5),
-                        admin.delete_topics(&[&kafka.topic, &dead], &AdminOptions::new()),
-                    )
-                    .await;
+                    let _ = tokio::time::timeout(Duration::from_secs(5), admin.delete_topics(&[&kafka.topic, &dead], &AdminOptions::new()))
+                        .await;
                 }
             });
         })
@@ -127,9 +111,7 @@ async fn quick_sweep_against_the_real_services_writes_the_whole_report() {
     let s = &world.settings;
 
     // What `coffee-rt up` starts, in this process.
-    let app = Application::build(s)
-        .await
-        .expect("the server builds (needs PostgreSQL and Redis)");
+    let app = Application::build(s).await.expect("the server builds (needs PostgreSQL and Redis)");
     let url = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
     let (stop, stop_rx) = watch::channel(false);
@@ -152,19 +134,13 @@ async fn quick_sweep_against_the_real_services_writes_the_whole_report() {
     let processor = tokio::spawn(processor.run(stopped(stop_rx.clone())));
     let aggregator = Aggregator::new(state.pool.clone(), state.projection.clone());
     let agg_stop = stopped(stop_rx.clone());
-    let aggregator = tokio::spawn(async move {
-        aggregator
-            .run_every(Duration::from_secs(1), AggregateMode::Incremental, agg_stop)
-            .await
-    });
+    let aggregator = tokio::spawn(async move { aggregator.run_every(Duration::from_secs(1), AggregateMode::Incremental, agg_stop).await });
     drop(state);
     let server = tokio::spawn(app.run_until(stopped(stop_rx.clone())));
 
     let out = std::env::temp_dir().join(format!("coffee-lab-e2e-{}", world.id));
     let out_s = out.to_string_lossy().to_string();
-    let Bench {
-        cmd: BenchCommand::Sweep(args),
-    } = Bench::try_parse_from([
+    let Bench { cmd: BenchCommand::Sweep(args) } = Bench::try_parse_from([
         "bench",
         "sweep",
         "--quick",
@@ -179,13 +155,10 @@ async fn quick_sweep_against_the_real_services_writes_the_whole_report() {
         "--kafka-brokers",
         &s.kafka.brokers,
     ])
-    .unwrap()
-    else {
+    .unwrap() else {
         panic!("parsed as sweep")
     };
-    let report = run_sweep(&args, args.backlog_probe().unwrap())
-        .await
-        .expect("the quick sweep runs");
+    let report = run_sweep(&args, args.backlog_probe().unwrap()).await.expect("the quick sweep runs");
 
     let _ = stop.send(true);
     server.await.unwrap().unwrap();
@@ -195,39 +168,15 @@ async fn quick_sweep_against_the_real_services_writes_the_whole_report() {
 
     // Every path was stepped, and the real pipeline counted every order it accepted.
     let versions: Vec<ApiVersion> = report.paths.iter().map(|p| p.version).collect();
-    assert_eq!(
-        versions,
-        vec![ApiVersion::V1, ApiVersion::V2, ApiVersion::V3]
-    );
+    assert_eq!(versions, vec![ApiVersion::V1, ApiVersion::V2, ApiVersion::V3]);
     for p in &report.paths {
-        let first = p
-            .steps
-            .first()
-            .unwrap_or_else(|| panic!("{}: no step", p.version));
+        let first = p.steps.first().unwrap_or_else(|| panic!("{}: no step", p.version));
         assert_eq!(first.offered_rate, 50.0);
-        assert_eq!(
-            first.errors, 0,
-            "{}: {:?}",
-            p.version, first.errors_by_status
-        );
-        assert!(
-            first.accepted >= 100,
-            "{}: {} accepted",
-            p.version,
-            first.accepted
-        );
-        assert_eq!(
-            first.counted,
-            Some(first.accepted),
-            "{}: every accepted order is counted by its pipeline",
-            p.version
-        );
+        assert_eq!(first.errors, 0, "{}: {:?}", p.version, first.errors_by_status);
+        assert!(first.accepted >= 100, "{}: {} accepted", p.version, first.accepted);
+        assert_eq!(first.counted, Some(first.accepted), "{}: every accepted order is counted by its pipeline", p.version);
         let fresh = first.freshness_p99_ms.expect("freshness measured");
-        assert!(
-            fresh > 0.0 && fresh < 10_000.0,
-            "{}: freshness p99 {fresh}",
-            p.version
-        );
+        assert!(fresh > 0.0 && fresh < 10_000.0, "{}: freshness p99 {fresh}", p.version);
         assert!(first.procs.contains_key("load-generator"));
     }
     // v1 orders wait for the next run of the 1 s aggregator (half an interval on average).
@@ -236,21 +185,13 @@ async fn quick_sweep_against_the_real_services_writes_the_whole_report() {
 
     // All four ceilings, the HTTP one against the server's /api/validate without a flag.
     for c in &report.ceilings {
-        assert!(
-            c.ceiling.is_some(),
-            "ceiling {} failed: {:?}",
-            c.name,
-            c.error
-        );
+        assert!(c.ceiling.is_some(), "ceiling {} failed: {:?}", c.name, c.error);
     }
     assert!(report.ceilings.iter().any(|c| c.name == "http_validation"));
 
     // The aggregator bench ran through the quick ladder.
-    let agg = report
-        .aggregator
-        .as_ref()
-        .and_then(|a| a.report.as_ref())
-        .unwrap_or_else(|| panic!("aggregator bench: {:?}", report.aggregator));
+    let agg =
+        report.aggregator.as_ref().and_then(|a| a.report.as_ref()).unwrap_or_else(|| panic!("aggregator bench: {:?}", report.aggregator));
     let rows: Vec<u64> = agg.sizes.iter().map(|s| s.rows).collect();
     assert_eq!(rows, vec![10_000, 100_000]);
     for s in &agg.sizes {
@@ -259,36 +200,20 @@ async fn quick_sweep_against_the_real_services_writes_the_whole_report() {
     }
 
     let md = std::fs::read_to_string(out.join("SCALE.md")).unwrap();
-    for needle in [
-        "### v1",
-        "### v2",
-        "### v3",
-        "http_validation",
-        "## The v1 aggregator against table size",
-        "| 100k ",
-        "scale-aggregator.svg",
-    ] {
+    for needle in
+        ["### v1", "### v2", "### v3", "http_validation", "## The v1 aggregator against table size", "| 100k ", "scale-aggregator.svg"]
+    {
         assert!(md.contains(needle), "SCALE.md lacks {needle}:\n{md}");
     }
     for v in ["v1", "v2", "v3"] {
         let section = md.split(&format!("### {v}\n")).nth(1).unwrap();
-        assert!(
-            section.lines().any(|l| l.starts_with("| 50 ")),
-            "no 50/s row for {v}:\n{section}"
-        );
+        assert!(section.lines().any(|l| l.starts_with("| 50 ")), "no 50/s row for {v}:\n{section}");
     }
-    for (svg, needle) in [
-        ("scale-latency.svg", "v3 p99"),
-        ("scale-freshness.svg", "v1 p99"),
-        ("scale-aggregator.svg", "full recompute"),
-    ] {
+    for (svg, needle) in [("scale-latency.svg", "v3 p99"), ("scale-freshness.svg", "v1 p99"), ("scale-aggregator.svg", "full recompute")] {
         let text = std::fs::read_to_string(out.join(svg)).unwrap();
         assert!(text.starts_with("<svg") && text.contains(needle), "{svg}");
     }
     assert!(out.join("scale-results.json").exists());
     std::fs::remove_dir_all(&out).unwrap();
-    eprintln!(
-        "quick sweep end to end in {:.0} s",
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("quick sweep end to end in {:.0} s", started.elapsed().as_secs_f64());
 }

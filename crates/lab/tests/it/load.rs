@@ -18,27 +18,16 @@ fn args(version: ApiVersion, rate: f64, secs: f64, url: &str) -> LoadArgs {
 async fn open_loop_p99_includes_a_one_second_stall() {
     let _shared = crate::common::EXCLUSIVE.read().await;
     let url = common::serve(common::stalling_router()).await;
-    let r = run_load(args(ApiVersion::V2, 200.0, 3.0, &url))
-        .await
-        .unwrap();
+    let r = run_load(args(ApiVersion::V2, 200.0, 3.0, &url)).await.unwrap();
     // 200 of the 600 requests are due during the stall and wait up to 1 s for it to end.
     // A closed-loop generator would have sent about one request then and reported a p99
     // of a few ms; measured from intended send times, the stall must show.
     assert_eq!(r.scheduled, 600);
-    assert_eq!(
-        r.sent, 600,
-        "the schedule must not wait for the stalled server: {r:?}"
-    );
+    assert_eq!(r.sent, 600, "the schedule must not wait for the stalled server: {r:?}");
     assert_eq!(r.errors, 0, "{r:?}");
     assert!(r.latency_ms.p99 >= 900.0, "p99 hides the stall: {r:?}");
-    assert!(
-        r.latency_ms.max >= 950.0 && r.latency_ms.max < 1_500.0,
-        "{r:?}"
-    );
-    assert!(
-        r.latency_ms.p50 < 100.0,
-        "half the requests never met the stall: {r:?}"
-    );
+    assert!(r.latency_ms.max >= 950.0 && r.latency_ms.max < 1_500.0, "{r:?}");
+    assert!(r.latency_ms.p50 < 100.0, "half the requests never met the stall: {r:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,19 +60,11 @@ async fn the_timeline_points_at_the_second_that_stalled() {
 async fn fast_server_gets_the_offered_rate() {
     let _shared = crate::common::EXCLUSIVE.read().await;
     let url = common::serve(common::fast_router()).await;
-    let r = run_load(args(ApiVersion::V1, 1000.0, 2.0, &url))
-        .await
-        .unwrap();
+    let r = run_load(args(ApiVersion::V1, 1000.0, 2.0, &url)).await.unwrap();
     assert_eq!(r.scheduled, 2000);
-    assert_eq!(
-        r.ok, 2000,
-        "every order must pass the API's validation: {r:?}"
-    );
+    assert_eq!(r.ok, 2000, "every order must pass the API's validation: {r:?}");
     assert_eq!(r.errors, 0);
-    assert!(
-        r.achieved_rate > 950.0 && r.achieved_rate <= 1000.5,
-        "{r:?}"
-    );
+    assert!(r.achieved_rate > 950.0 && r.achieved_rate <= 1000.5, "{r:?}");
     assert!(r.latency_ms.p50 > 0.0 && r.latency_ms.p99 < 200.0, "{r:?}");
     // No /metrics on this server: freshness is unknown, not zero.
     assert!(r.freshness_ms.is_none());
@@ -92,14 +73,8 @@ async fn fast_server_gets_the_offered_rate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_are_broken_down_by_status() {
     let _shared = crate::common::EXCLUSIVE.read().await;
-    let url = common::serve(common::fixed_router(
-        StatusCode::SERVICE_UNAVAILABLE,
-        Duration::ZERO,
-    ))
-    .await;
-    let r = run_load(args(ApiVersion::V3, 100.0, 1.0, &url))
-        .await
-        .unwrap();
+    let url = common::serve(common::fixed_router(StatusCode::SERVICE_UNAVAILABLE, Duration::ZERO)).await;
+    let r = run_load(args(ApiVersion::V3, 100.0, 1.0, &url)).await.unwrap();
     assert_eq!(r.ok, 0);
     assert_eq!(r.errors, 100);
     assert_eq!(r.errors_by_status.get("503"), Some(&100), "{r:?}");
@@ -109,21 +84,13 @@ async fn errors_are_broken_down_by_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_in_flight_bound_is_counted_not_waited_for() {
     let _shared = crate::common::EXCLUSIVE.read().await;
-    let url = common::serve(common::fixed_router(
-        StatusCode::ACCEPTED,
-        Duration::from_secs(2),
-    ))
-    .await;
+    let url = common::serve(common::fixed_router(StatusCode::ACCEPTED, Duration::from_secs(2))).await;
     let mut a = args(ApiVersion::V2, 100.0, 1.0, &url);
     a.max_in_flight = 10;
     let started = std::time::Instant::now();
     let r = run_load(a).await.unwrap();
     assert_eq!(r.sent, 10, "{r:?}");
-    assert_eq!(
-        r.errors_by_status.get("in_flight_limit"),
-        Some(&90),
-        "{r:?}"
-    );
+    assert_eq!(r.errors_by_status.get("in_flight_limit"), Some(&90), "{r:?}");
     assert_eq!(r.ok, 10);
     assert!(r.latency_ms.p50 >= 2000.0, "{r:?}");
     // The schedule ran on: the run took about 2 s (the slow responses), not 10 × 2 s.
@@ -133,11 +100,7 @@ async fn a_full_in_flight_bound_is_counted_not_waited_for() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeouts_and_refused_connections_are_errors() {
     let _shared = crate::common::EXCLUSIVE.read().await;
-    let url = common::serve(common::fixed_router(
-        StatusCode::ACCEPTED,
-        Duration::from_secs(5),
-    ))
-    .await;
+    let url = common::serve(common::fixed_router(StatusCode::ACCEPTED, Duration::from_secs(5))).await;
     let mut a = args(ApiVersion::V2, 20.0, 1.0, &url);
     a.timeout = Duration::from_millis(300);
     let r = run_load(a).await.unwrap();
@@ -148,9 +111,7 @@ async fn timeouts_and_refused_connections_are_errors() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let r = run_load(args(ApiVersion::V2, 20.0, 0.5, &format!("http://{closed}")))
-        .await
-        .unwrap();
+    let r = run_load(args(ApiVersion::V2, 20.0, 0.5, &format!("http://{closed}"))).await.unwrap();
     assert_eq!(r.errors_by_status.get("connect"), Some(&10), "{r:?}");
 }
 
@@ -159,12 +120,8 @@ async fn freshness_comes_from_the_servers_histogram_delta() {
     let _shared = crate::common::EXCLUSIVE.read().await;
     let url = common::serve(common::pipeline_router(Duration::from_millis(30))).await;
     // A first run puts earlier observations in the histogram; the second must not see them.
-    run_load(args(ApiVersion::V2, 50.0, 0.5, &url))
-        .await
-        .unwrap();
-    let run = run_load_detailed(&args(ApiVersion::V2, 200.0, 1.0, &url))
-        .await
-        .unwrap();
+    run_load(args(ApiVersion::V2, 50.0, 0.5, &url)).await.unwrap();
+    let run = run_load_detailed(&args(ApiVersion::V2, 200.0, 1.0, &url)).await.unwrap();
     let f = run.freshness.expect("metrics readable");
     assert!(f.drained, "{f:?}");
     assert_eq!(f.counted, 200);
@@ -179,31 +136,17 @@ async fn freshness_comes_from_the_servers_histogram_delta() {
 async fn json_line_has_the_promised_fields() {
     let _shared = crate::common::EXCLUSIVE.read().await;
     let url = common::serve(common::pipeline_router(Duration::from_millis(5))).await;
-    let r = run_load(args(ApiVersion::V2, 50.0, 0.5, &url))
-        .await
-        .unwrap();
+    let r = run_load(args(ApiVersion::V2, 50.0, 0.5, &url)).await.unwrap();
     let line = r.to_json_line();
     assert!(!line.contains('\n'));
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-    for key in [
-        "version",
-        "offered_rate",
-        "achieved_rate",
-        "errors",
-        "errors_by_status",
-    ] {
+    for key in ["version", "offered_rate", "achieved_rate", "errors", "errors_by_status"] {
         assert!(v.get(key).is_some(), "missing {key} in {line}");
     }
     for key in ["p50", "p95", "p99", "max"] {
-        assert!(
-            v["latency_ms"][key].is_number(),
-            "missing latency_ms.{key} in {line}"
-        );
+        assert!(v["latency_ms"][key].is_number(), "missing latency_ms.{key} in {line}");
     }
-    assert!(
-        v["freshness_ms"]["p50"].is_number() && v["freshness_ms"]["p99"].is_number(),
-        "{line}"
-    );
+    assert!(v["freshness_ms"]["p50"].is_number() && v["freshness_ms"]["p99"].is_number(), "{line}");
     assert_eq!(v["version"], "v2");
     let table = r.to_table();
     assert!(table.contains("latency p99 (ms)") && table.contains("freshness p99 (ms)"));
@@ -212,24 +155,15 @@ async fn json_line_has_the_promised_fields() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_without_the_freshness_metric_is_not_waited_for() {
     let _shared = crate::common::EXCLUSIVE.read().await;
-    let router = common::fast_router().route(
-        "/metrics",
-        axum::routing::get(|| async { "# TYPE other counter\nother_total 3\n" }),
-    );
+    let router = common::fast_router().route("/metrics", axum::routing::get(|| async { "# TYPE other counter\nother_total 3\n" }));
     let url = common::serve(router).await;
     let started = std::time::Instant::now();
-    let run = run_load_detailed(&args(ApiVersion::V2, 100.0, 1.0, &url))
-        .await
-        .unwrap();
+    let run = run_load_detailed(&args(ApiVersion::V2, 100.0, 1.0, &url)).await.unwrap();
     assert_eq!(run.report.ok, 100);
     assert!(run.freshness.is_none(), "{:?}", run.freshness);
     assert!(run.report.freshness_ms.is_none());
     // 1 s of load plus at most the 3 s drain timeout, not the 30 s default.
-    assert!(
-        started.elapsed() < Duration::from_secs(6),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,9 +183,7 @@ async fn a_saturated_server_scores_what_it_delivered() {
         }),
     );
     let url = common::serve(router).await;
-    let r = run_load(args(ApiVersion::V2, 400.0, 2.0, &url))
-        .await
-        .unwrap();
+    let r = run_load(args(ApiVersion::V2, 400.0, 2.0, &url)).await.unwrap();
     assert_eq!(r.ok, 800, "{r:?}");
     assert!(r.achieved_rate > 120.0 && r.achieved_rate < 230.0, "{r:?}");
     // The queue grew for 2 s: the last orders waited about 2 s.

@@ -30,9 +30,7 @@ impl Sink {
             for mut buf in rx {
                 bytes += buf.len() as u64;
                 // Touch the payload so the hand-off is real work.
-                check = buf
-                    .chunks(AccountChange::WIRE_LEN)
-                    .fold(check, |c, r| c.wrapping_add(r[0] as u64));
+                check = buf.chunks(AccountChange::WIRE_LEN).fold(check, |c, r| c.wrapping_add(r[0] as u64));
                 buf.clear();
                 let _ = back_tx.send(buf);
             }
@@ -106,18 +104,8 @@ pub async fn run(args: &BenchArgs, src: &SourceArgs) -> Result<StrategyResult> {
     )
     .await?;
     let state_mb = rss::rss_mb() - rss0;
-    tracing::info!(
-        state_mb,
-        load_s = built.load_s,
-        topic_s = built.topic_s,
-        "A rebuilt"
-    );
-    let Built {
-        mut engine,
-        load_s,
-        topic_s,
-        topic_events,
-    } = built;
+    tracing::info!(state_mb, load_s = built.load_s, topic_s = built.topic_s, "A rebuilt");
+    let Built { mut engine, load_s, topic_s, topic_events } = built;
     let (args2, ds2) = (args.clone(), ds);
     let (engine, runs, sat, sat_msgs) = tokio::task::spawn_blocking(move || {
         let sink = Sink::new();
@@ -128,10 +116,7 @@ pub async fn run(args: &BenchArgs, src: &SourceArgs) -> Result<StrategyResult> {
             n += 1;
         }
         let el = t0.elapsed().as_secs_f64();
-        let runs = vec![
-            paced(&mut engine, &ds2, &sink, 1.0, args2.duration_s),
-            paced(&mut engine, &ds2, &sink, 10.0, args2.duration_s),
-        ];
+        let runs = vec![paced(&mut engine, &ds2, &sink, 1.0, args2.duration_s), paced(&mut engine, &ds2, &sink, 10.0, args2.duration_s)];
         let shipped = sink.finish();
         tracing::info!(shipped, "A output records shipped");
         (engine, runs, n as f64 / el, msgs as f64 / el)
@@ -140,10 +125,7 @@ pub async fn run(args: &BenchArgs, src: &SourceArgs) -> Result<StrategyResult> {
     // The incremental totals after all of this must equal a recomputation.
     let full = engine.recompute_all();
     for (a, t) in full.iter().enumerate() {
-        ensure!(
-            engine.totals(a as u32) == *t,
-            "account {a}: incremental totals drifted from recomputation"
-        );
+        ensure!(engine.totals(a as u32) == *t, "account {a}: incremental totals drifted from recomputation");
     }
     tracing::info!(sat, sat_msgs, "A saturation");
     let ten = runs[1].clone();

@@ -30,21 +30,11 @@ fn watch_lists(accounts: u32, clients: usize, per_client: usize) -> Vec<Vec<u32>
     let want = (clients * per_client) as u64;
     let total = want.min(accounts as u64);
     let mut ids = (0..total).map(|k| (k * accounts as u64 / total) as u32);
-    (0..clients)
-        .map(|_| ids.by_ref().take(per_client).collect::<Vec<_>>())
-        .filter(|v| !v.is_empty())
-        .collect()
+    (0..clients).map(|_| ids.by_ref().take(per_client).collect::<Vec<_>>()).filter(|v| !v.is_empty()).collect()
 }
 
 /// Drives updates open loop; returns (version, due ns) per update.
-fn drive(
-    e: &LazyEngine,
-    ds: &DataSet,
-    base: Instant,
-    rate: f64,
-    n: u64,
-    stream: u64,
-) -> Vec<(u64, u64)> {
+fn drive(e: &LazyEngine, ds: &DataSet, base: Instant, rate: f64, n: u64, stream: u64) -> Vec<(u64, u64)> {
     let mut pacer = Pacer::new(rate);
     (0..n)
         .map(|k| {
@@ -88,8 +78,7 @@ fn analyse(samples: &[(u32, u64, u64)], due: &[(u64, u64)]) -> (Histogram<u64>, 
             pushes += 1;
         }
         for w in (*l + 1).max(lo)..=v.min(hi) {
-            h.record(t.saturating_sub(due_of(w)).max(1))
-                .expect("in range");
+            h.record(t.saturating_sub(due_of(w)).max(1)).expect("in range");
         }
         *l = (*l).max(v);
     }
@@ -111,12 +100,7 @@ pub async fn run(args: &BenchArgs, src: &SourceArgs) -> Result<StrategyResult> {
     )
     .await?;
     let state_mb = rss::rss_mb() - rss0;
-    let Built {
-        engine,
-        load_s,
-        topic_s,
-        topic_events,
-    } = built;
+    let Built { engine, load_s, topic_s, topic_events } = built;
     tracing::info!(state_mb, load_s, topic_s, "B rebuilt");
     let engine = Arc::new(engine);
 
@@ -130,9 +114,7 @@ pub async fn run(args: &BenchArgs, src: &SourceArgs) -> Result<StrategyResult> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let server = tokio::spawn(
-        axum::serve(api::no_delay(listener), api::router(state))
-            .with_graceful_shutdown(token.clone().cancelled_owned())
-            .into_future(),
+        axum::serve(api::no_delay(listener), api::router(state)).with_graceful_shutdown(token.clone().cancelled_owned()).into_future(),
     );
 
     let base = Instant::now();
@@ -142,13 +124,9 @@ pub async fn run(args: &BenchArgs, src: &SourceArgs) -> Result<StrategyResult> {
     let mut clients = Vec::new();
     for ids in &lists {
         let q = ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(
-            format!("ws://{addr}/ws/accounts?ids={q}"),
-            None,
-            true,
-        )
-        .await
-        .context("ws connect")?;
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(format!("ws://{addr}/ws/accounts?ids={q}"), None, true)
+            .await
+            .context("ws connect")?;
         let s = samples.clone();
         clients.push(tokio::spawn(async move {
             while let Some(Ok(m)) = ws.next().await {
@@ -183,9 +161,7 @@ pub async fn run(args: &BenchArgs, src: &SourceArgs) -> Result<StrategyResult> {
         let n = (rate * args.duration_s).ceil() as u64;
         let (e, d) = (engine.clone(), ds);
         let t0 = Instant::now();
-        let due =
-            tokio::task::spawn_blocking(move || drive(&e, &d, base, rate, n, 10 + rate_x as u64))
-                .await?;
+        let due = tokio::task::spawn_blocking(move || drive(&e, &d, base, rate, n, 10 + rate_x as u64)).await?;
         let el = t0.elapsed().as_secs_f64();
         settle(&samples, watched, due.last().map(|d| d.0).unwrap_or(0)).await?;
         let (h, pushes) = analyse(&samples.lock().unwrap(), &due);
@@ -205,13 +181,7 @@ pub async fn run(args: &BenchArgs, src: &SourceArgs) -> Result<StrategyResult> {
     for k in 0..200u32 {
         let a = k * 7919 % ds.accounts;
         let t = Instant::now();
-        let o: Overview = http
-            .get(format!("http://{addr}/api/accounts/{a}/overview"))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
+        let o: Overview = http.get(format!("http://{addr}/api/accounts/{a}/overview")).send().await?.error_for_status()?.json().await?;
         g.record(t.elapsed().as_nanos() as u64)?;
         anyhow::ensure!(o.account == a);
     }

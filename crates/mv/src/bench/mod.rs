@@ -54,11 +54,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 3.0)]
     pub saturation_s: f64,
     /// Database the bench (re)creates at 1 % and 10 %. It is dropped after.
-    #[arg(
-        long,
-        env = "MV_BENCH_DATABASE_URL",
-        default_value = "postgres://coffee:coffee@127.0.0.1/mv_bench"
-    )]
+    #[arg(long, env = "MV_BENCH_DATABASE_URL", default_value = "postgres://coffee:coffee@127.0.0.1/mv_bench")]
     pub database_url: String,
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     pub brokers: String,
@@ -160,10 +156,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 async fn run_parent(args: &BenchArgs) -> Result<Vec<StrategyResult>> {
     let ds = args.dataset();
     let suffix = unique();
-    let topics = (
-        format!("mv.bench.prices.{suffix}"),
-        format!("mv.bench.positions.{suffix}"),
-    );
+    let topics = (format!("mv.bench.prices.{suffix}"), format!("mv.bench.positions.{suffix}"));
     let src = args.sources(&topics);
     prepare::run(args, &ds, &src).await?;
     let mut out = Vec::new();
@@ -183,10 +176,7 @@ async fn run_parent(args: &BenchArgs) -> Result<Vec<StrategyResult>> {
 /// then not isolated). For tests, which cannot re-execute themselves.
 pub async fn run_in_process(args: &BenchArgs) -> Result<Vec<StrategyResult>> {
     let ds = args.dataset();
-    let topics = (
-        format!("mv.bench.prices.{}", unique()),
-        format!("mv.bench.positions.{}", unique()),
-    );
+    let topics = (format!("mv.bench.prices.{}", unique()), format!("mv.bench.positions.{}", unique()));
     let src = args.sources(&topics);
     prepare::run(args, &ds, &src).await?;
     let mut out = Vec::new();
@@ -206,10 +196,7 @@ pub async fn run_in_process(args: &BenchArgs) -> Result<Vec<StrategyResult>> {
 }
 
 fn unique() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     format!("{}-{nanos}", std::process::id())
 }
 
@@ -234,10 +221,7 @@ async fn spawn_child(s: Strategy, topics: &(String, String)) -> Result<StrategyR
     if !out.status.success() {
         bail!("{} child failed ({}): {stdout}", s.label(), out.status);
     }
-    let line = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(RESULT_PREFIX))
-        .context("child printed no result")?;
+    let line = stdout.lines().find_map(|l| l.strip_prefix(RESULT_PREFIX)).context("child printed no result")?;
     Ok(serde_json::from_str(line)?)
 }
 

@@ -16,11 +16,7 @@ pub struct Pacer {
 
 impl Pacer {
     pub fn new(rate_per_s: f64) -> Pacer {
-        Pacer {
-            start: Instant::now(),
-            interval: Duration::from_secs_f64(1.0 / rate_per_s),
-            n: 0,
-        }
+        Pacer { start: Instant::now(), interval: Duration::from_secs_f64(1.0 / rate_per_s), n: 0 }
     }
 
     /// Sleeps until the next update is due and returns its due time.
@@ -53,9 +49,5 @@ pub fn percentiles_ms(h: &Histogram<u64>) -> Percentiles {
     if h.is_empty() {
         return Percentiles::default();
     }
-    Percentiles {
-        p50: ms(h.value_at_quantile(0.50)),
-        p99: ms(h.value_at_quantile(0.99)),
-        max: ms(h.max()),
-    }
+    Percentiles { p50: ms(h.value_at_quantile(0.50)), p99: ms(h.value_at_quantile(0.99)), max: ms(h.max()) }
 }

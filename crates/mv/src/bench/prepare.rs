@@ -21,11 +21,7 @@ pub fn position_event(ds: &DataSet, k: u64) -> PositionEvent {
     let a = (r % ds.accounts as u64) as u32;
     let i = ((r >> 20) % ds.instruments as u64) as u32;
     match k % 3 {
-        0 => PositionEvent::Holding(crate::model::Holding {
-            account: a,
-            instrument: i,
-            qty: ((r >> 40) % 2000) as i64,
-        }),
+        0 => PositionEvent::Holding(crate::model::Holding { account: a, instrument: i, qty: ((r >> 40) % 2000) as i64 }),
         1 => PositionEvent::Order(Order {
             id: ds.orders_count() + k,
             account: a,
@@ -34,9 +30,7 @@ pub fn position_event(ds: &DataSet, k: u64) -> PositionEvent {
             qty: 1 + ((r >> 44) % 500) as i64,
             limit_price: Price(ds.initial_price(i).0),
         }),
-        _ => PositionEvent::OrderCancel {
-            id: (r >> 8) % ds.orders_count(),
-        },
+        _ => PositionEvent::OrderCancel { id: (r >> 8) % ds.orders_count() },
     }
 }
 
@@ -64,9 +58,7 @@ pub async fn run(args: &BenchArgs, ds: &DataSet, src: &SourceArgs) -> Result<()>
         .try_collect::<()>()
         .await?;
     futures::stream::iter(0..args.position_events)
-        .map(|k| async move {
-            kafka::send_position(p, &src.position_topic, &position_event(ds, k)).await
-        })
+        .map(|k| async move { kafka::send_position(p, &src.position_topic, &position_event(ds, k)).await })
         .buffer_unordered(1024)
         .try_collect::<()>()
         .await?;
@@ -76,14 +68,8 @@ pub async fn run(args: &BenchArgs, ds: &DataSet, src: &SourceArgs) -> Result<()>
 
 /// Best effort: a failed cleanup must not hide the results.
 pub async fn cleanup(args: &BenchArgs, src: &SourceArgs) {
-    if let Ok(admin) =
-        kafka::base_config(&src.brokers).create::<AdminClient<DefaultClientContext>>()
-        && let Err(e) = admin
-            .delete_topics(
-                &[&src.price_topic, &src.position_topic],
-                &AdminOptions::new(),
-            )
-            .await
+    if let Ok(admin) = kafka::base_config(&src.brokers).create::<AdminClient<DefaultClientContext>>()
+        && let Err(e) = admin.delete_topics(&[&src.price_topic, &src.position_topic], &AdminOptions::new()).await
     {
         tracing::warn!("deleting bench topics: {e}");
     }

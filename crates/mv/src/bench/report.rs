@@ -64,16 +64,12 @@ pub struct StrategyResult {
 const BEGIN: &str = "<!-- mv-bench-results:begin -->";
 const END: &str = "<!-- mv-bench-results:end -->";
 
-const NOTES_BEGIN: &str =
-    "<!-- mv-notes:begin (hand-written, kept when the bench rewrites this file) -->";
+const NOTES_BEGIN: &str = "<!-- mv-notes:begin (hand-written, kept when the bench rewrites this file) -->";
 const NOTES_END: &str = "<!-- mv-notes:end -->";
 
 /// The hand-written findings between the notes markers, if any.
 fn notes(doc: &str) -> String {
-    doc.split_once(NOTES_BEGIN)
-        .and_then(|(_, rest)| rest.split_once(NOTES_END))
-        .map(|(n, _)| n.trim().to_string())
-        .unwrap_or_default()
+    doc.split_once(NOTES_BEGIN).and_then(|(_, rest)| rest.split_once(NOTES_END)).map(|(n, _)| n.trim().to_string()).unwrap_or_default()
 }
 
 fn existing(doc: &str) -> Vec<StrategyResult> {
@@ -83,10 +79,7 @@ fn existing(doc: &str) -> Vec<StrategyResult> {
     let Some((block, _)) = rest.split_once(END) else {
         return vec![];
     };
-    block
-        .lines()
-        .filter_map(|l| serde_json::from_str(l.trim()).ok())
-        .collect()
+    block.lines().filter_map(|l| serde_json::from_str(l.trim()).ok()).collect()
 }
 
 /// Merges `new` into the results already in `path` (replacing earlier runs
@@ -94,30 +87,17 @@ fn existing(doc: &str) -> Vec<StrategyResult> {
 pub fn write_doc(path: &Path, new: &[StrategyResult]) -> Result<()> {
     let old = std::fs::read_to_string(path).unwrap_or_default();
     let mut all = existing(&old);
-    all.retain(|r| {
-        !new.iter()
-            .any(|n| n.strategy == r.strategy && n.scale == r.scale && n.source == r.source)
-    });
+    all.retain(|r| !new.iter().any(|n| n.strategy == r.strategy && n.scale == r.scale && n.source == r.source));
     all.extend(new.iter().cloned());
-    all.sort_by(|a, b| {
-        a.scale
-            .total_cmp(&b.scale)
-            .then(a.source.cmp(&b.source))
-            .then(a.strategy.cmp(&b.strategy))
-    });
+    all.sort_by(|a, b| a.scale.total_cmp(&b.scale).then(a.source.cmp(&b.source)).then(a.strategy.cmp(&b.strategy)));
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).ok();
     }
-    std::fs::write(path, render(&all, &notes(&old)))
-        .with_context(|| format!("writing {}", path.display()))
+    std::fs::write(path, render(&all, &notes(&old))).with_context(|| format!("writing {}", path.display()))
 }
 
 fn f1(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.2}")
-    }
+    if v >= 100.0 { format!("{v:.0}") } else { format!("{v:.2}") }
 }
 
 pub fn render(all: &[StrategyResult], notes: &str) -> String {
@@ -176,13 +156,7 @@ pub fn render(all: &[StrategyResult], notes: &str) -> String {
         s.push_str("\nStrategy B on demand (`GET /api/accounts/{id}/overview`, client-side over loopback HTTP):\n\n| scale | watched accounts | p50 ms | p99 ms |\n|---|---|---|---|\n");
         for r in b {
             let g = r.overview_get_ms.unwrap_or_default();
-            s.push_str(&format!(
-                "| {} | {} | {} | {} |\n",
-                r.scale,
-                r.watched_accounts.unwrap_or(0),
-                g.p50,
-                g.p99
-            ));
+            s.push_str(&format!("| {} | {} | {} | {} |\n", r.scale, r.watched_accounts.unwrap_or(0), g.p50, g.p99));
         }
     }
     s.push_str("\nExact commands:\n\n");
@@ -199,7 +173,9 @@ pub fn render(all: &[StrategyResult], notes: &str) -> String {
     s.push_str(NOTES_END);
     s.push('\n');
     s.push_str(MD_METHOD);
-    s.push_str("\n## Raw results\n\nOne JSON line per strategy and scale, as printed by `--json` (the bench merges new runs into this block).\n\n");
+    s.push_str(
+        "\n## Raw results\n\nOne JSON line per strategy and scale, as printed by `--json` (the bench merges new runs into this block).\n\n",
+    );
     s.push_str(BEGIN);
     s.push_str("\n```json\n");
     for r in all {

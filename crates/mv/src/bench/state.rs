@@ -18,11 +18,7 @@ pub struct Built<E> {
 
 impl<E> Built<E> {
     pub fn source(args: &BenchArgs) -> &'static str {
-        if args.uses_postgres() {
-            "postgres"
-        } else {
-            "memory"
-        }
+        if args.uses_postgres() { "postgres" } else { "memory" }
     }
 }
 
@@ -52,10 +48,5 @@ pub async fn build<E>(
     let load_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let topic_events = sources::replay_topics(src, &mut engine, load, price).await?;
-    Ok(Built {
-        engine,
-        load_s,
-        topic_s: t1.elapsed().as_secs_f64(),
-        topic_events,
-    })
+    Ok(Built { engine, load_s, topic_s: t1.elapsed().as_secs_f64(), topic_events })
 }

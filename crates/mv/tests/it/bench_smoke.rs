@@ -15,16 +15,7 @@ struct Wrap {
 async fn bench_runs_both_strategies_at_tiny_scale() {
     let brokers = require_broker();
     let db = TestDb::new().await;
-    let mut args = Wrap::parse_from([
-        "bench",
-        "--scale",
-        "0.001",
-        "--duration-s",
-        "0.6",
-        "--saturation-s",
-        "0.2",
-    ])
-    .args;
+    let mut args = Wrap::parse_from(["bench", "--scale", "0.001", "--duration-s", "0.6", "--saturation-s", "0.2"]).args;
     args.database_url = db.url.clone();
     args.brokers = brokers;
     args.position_events = 300;
@@ -32,17 +23,12 @@ async fn bench_runs_both_strategies_at_tiny_scale() {
     let results = bench::run_in_process(&args).await.unwrap();
     assert_eq!(results.len(), 2);
     for r in &results {
-        assert_eq!(
-            (r.accounts, r.instruments, r.holdings, r.orders),
-            (5, 5_000, 25_000, 50_000)
-        );
+        assert_eq!((r.accounts, r.instruments, r.holdings, r.orders), (5, 5_000, 25_000, 50_000));
         assert_eq!(r.source, "postgres");
         assert_eq!(r.rebuild_topic_events, 5_000 + 300);
         assert!(r.updates_per_s > 100.0, "{r:?}");
         assert_eq!(r.runs.len(), 2);
-        assert!(
-            r.update_latency_ms.p99 > 0.0 && r.update_latency_ms.p50 <= r.update_latency_ms.p99
-        );
+        assert!(r.update_latency_ms.p99 > 0.0 && r.update_latency_ms.p50 <= r.update_latency_ms.p99);
         assert!(r.output_msgs_per_s > 0.0);
     }
     assert_eq!(results[0].strategy, "A-eager");

@@ -1,9 +1,7 @@
 //! Shared helpers: throw-away databases and topics, service checks, and a
 //! reference model that values positions the naive way.
 
-use coffee_mv::model::{
-    AccountId, InstrumentId, Order, OrderId, PositionEvent, Price, PriceUpdate, Qty,
-};
+use coffee_mv::model::{AccountId, InstrumentId, Order, OrderId, PositionEvent, Price, PriceUpdate, Qty};
 use coffee_mv::pg;
 use coffee_mv::valuation::{Totals, holding_mv, order_mv};
 use std::collections::BTreeMap;
@@ -11,16 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}_{}_{}_{}",
-        std::process::id(),
-        nanos,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{prefix}_{}_{}_{}", std::process::id(), nanos, N.fetch_add(1, Ordering::Relaxed))
 }
 
 pub fn brokers() -> String {
@@ -32,9 +22,7 @@ pub fn require_broker() -> String {
     let b = brokers();
     let addr = b.split(',').next().unwrap().to_string();
     if let Err(e) = std::net::TcpStream::connect(&addr) {
-        panic!(
-            "Kafka broker not reachable at {addr} ({e}); scripts/test starts Apache Kafka there, or set KAFKA_BROKERS"
-        );
+        panic!("Kafka broker not reachable at {addr} ({e}); scripts/test starts Apache Kafka there, or set KAFKA_BROKERS");
     }
     b
 }
@@ -49,9 +37,7 @@ pub struct TestDb {
 impl TestDb {
     pub async fn new() -> TestDb {
         let url = pg::with_database(PG_BASE, &unique("mv_test")).unwrap();
-        pg::recreate_database(&url)
-            .await
-            .expect("PostgreSQL at 127.0.0.1:5432 is required");
+        pg::recreate_database(&url).await.expect("PostgreSQL at 127.0.0.1:5432 is required");
         let c = pg::connect(&url).await.unwrap();
         pg::create_schema(&c).await.unwrap();
         TestDb { url }
@@ -63,11 +49,7 @@ impl Drop for TestDb {
         let url = self.url.clone();
         // Own thread and runtime: Drop cannot await, and may run inside one.
         let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(pg::drop_database(&url))
+            tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(pg::drop_database(&url))
         })
         .join();
     }
@@ -120,12 +102,7 @@ impl Reference {
     }
 
     pub fn accounts(&self) -> Vec<AccountId> {
-        let mut v: Vec<_> = self
-            .holdings
-            .keys()
-            .map(|k| k.0)
-            .chain(self.orders.values().map(|o| o.account))
-            .collect();
+        let mut v: Vec<_> = self.holdings.keys().map(|k| k.0).chain(self.orders.values().map(|o| o.account)).collect();
         v.sort_unstable();
         v.dedup();
         v

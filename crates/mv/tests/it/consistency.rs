@@ -12,11 +12,7 @@ use std::sync::{Arc, Mutex};
 
 #[test]
 fn overviews_never_mix_price_versions() {
-    let ds = DataSet {
-        seed: 11,
-        accounts: 8,
-        instruments: 300,
-    };
+    let ds = DataSet { seed: 11, accounts: 8, instruments: 300 };
     let engine = Arc::new(LazyEngine::default());
     for h in ds.holdings() {
         engine.load(&PositionEvent::Holding(h)).unwrap();
@@ -27,8 +23,7 @@ fn overviews_never_mix_price_versions() {
     for u in ds.initial_prices() {
         engine.apply_price(&u);
     }
-    let snapshots: Arc<Mutex<Vec<Arc<PriceSnapshot>>>> =
-        Arc::new(Mutex::new(vec![engine.prices().current()]));
+    let snapshots: Arc<Mutex<Vec<Arc<PriceSnapshot>>>> = Arc::new(Mutex::new(vec![engine.prices().current()]));
     let done = Arc::new(AtomicBool::new(false));
 
     let writer = {
@@ -64,25 +59,13 @@ fn overviews_never_mix_price_versions() {
         })
         .collect();
     writer.join().unwrap();
-    let overviews: Vec<Overview> = readers
-        .into_iter()
-        .flat_map(|r| r.join().unwrap())
-        .collect();
-    assert!(
-        overviews.len() > 100,
-        "readers ran concurrently ({} overviews)",
-        overviews.len()
-    );
+    let overviews: Vec<Overview> = readers.into_iter().flat_map(|r| r.join().unwrap()).collect();
+    assert!(overviews.len() > 100, "readers ran concurrently ({} overviews)", overviews.len());
 
     let snaps = snapshots.lock().unwrap();
     let first = snaps[0].version;
-    let versions: std::collections::HashSet<u64> =
-        overviews.iter().map(|o| o.price_version).collect();
-    assert!(
-        versions.len() > 10,
-        "overviews spread over many versions ({})",
-        versions.len()
-    );
+    let versions: std::collections::HashSet<u64> = overviews.iter().map(|o| o.price_version).collect();
+    assert!(versions.len() > 10, "overviews spread over many versions ({})", versions.len());
     for o in &overviews {
         let snap = &snaps[(o.price_version - first) as usize];
         assert_eq!(snap.version, o.price_version);
@@ -90,21 +73,10 @@ fn overviews_never_mix_price_versions() {
         let mut want = Totals::default();
         for i in 0..ds.instruments {
             let h = ds.holding(o.account, i).qty;
-            let ord: i64 = (0..2u64)
-                .map(|j| {
-                    ds.order((o.account as u64 * ds.instruments as u64 + i as u64) * 2 + j)
-                        .signed_qty()
-                })
-                .sum();
+            let ord: i64 = (0..2u64).map(|j| ds.order((o.account as u64 * ds.instruments as u64 + i as u64) * 2 + j).signed_qty()).sum();
             want.add_position(h, ord, snap.price(i));
         }
-        assert_eq!(
-            o.totals(),
-            want,
-            "account {} at version {} mixes prices",
-            o.account,
-            o.price_version
-        );
+        assert_eq!(o.totals(), want, "account {} at version {} mixes prices", o.account, o.price_version);
         assert_eq!(o.total_mv, want.total());
         assert_eq!(o.price_ts_ms, snap.ts_ms);
     }

@@ -17,8 +17,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 struct Running {
     addr: SocketAddr,
@@ -48,11 +47,7 @@ impl Running {
             if self.task.is_finished() {
                 panic!("server exited during startup");
             }
-            if let Ok(r) = http
-                .get(format!("http://{}/api/health", self.addr))
-                .send()
-                .await
-            {
+            if let Ok(r) = http.get(format!("http://{}/api/health", self.addr)).send().await {
                 return r.json().await.unwrap();
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -61,12 +56,7 @@ impl Running {
     }
 
     async fn overview(&self, a: u32) -> Overview {
-        reqwest::get(format!("http://{}/api/accounts/{a}/overview", self.addr))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        reqwest::get(format!("http://{}/api/accounts/{a}/overview", self.addr)).await.unwrap().json().await.unwrap()
     }
 
     async fn stop(self) {
@@ -77,11 +67,7 @@ impl Running {
 
 async fn next_overview(ws: &mut Ws) -> Overview {
     loop {
-        let m = tokio::time::timeout(Duration::from_secs(15), ws.next())
-            .await
-            .expect("push within 15 s")
-            .unwrap()
-            .unwrap();
+        let m = tokio::time::timeout(Duration::from_secs(15), ws.next()).await.expect("push within 15 s").unwrap().unwrap();
         if let Message::Text(t) = m {
             return serde_json::from_str(&t).unwrap();
         }
@@ -98,11 +84,7 @@ async fn no_push(ws: &mut Ws, within: Duration) {
 async fn broker_to_websocket_and_restart() {
     let brokers = require_broker();
     let db = TestDb::new().await;
-    let ds = DataSet {
-        seed: 5,
-        accounts: 3,
-        instruments: 4,
-    };
+    let ds = DataSet { seed: 5, accounts: 3, instruments: 4 };
     let mut client = pg::connect(&db.url).await.unwrap();
     pg::copy_in_dataset(&mut client, &ds).await.unwrap();
     let src = SourceArgs {
@@ -115,14 +97,10 @@ async fn broker_to_websocket_and_restart() {
     src.ensure_topics().await.unwrap();
     let producer = kafka::producer(&brokers).unwrap();
     let mut reference = Reference::default();
-    ds.holdings()
-        .for_each(|h| reference.apply(&PositionEvent::Holding(h)));
-    ds.orders()
-        .for_each(|o| reference.apply(&PositionEvent::Order(o)));
+    ds.holdings().for_each(|h| reference.apply(&PositionEvent::Holding(h)));
+    ds.orders().for_each(|o| reference.apply(&PositionEvent::Order(o)));
     for u in ds.initial_prices() {
-        kafka::send_price(&producer, &src.price_topic, &u)
-            .await
-            .unwrap();
+        kafka::send_price(&producer, &src.price_topic, &u).await.unwrap();
         reference.price(&u);
     }
 
@@ -136,10 +114,7 @@ async fn broker_to_websocket_and_restart() {
     assert_eq!(o.totals(), reference.totals(1));
     assert_eq!(o.price_version, 4);
 
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async(format!("ws://{}/ws/accounts?ids=0,1", server.addr))
-            .await
-            .unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws/accounts?ids=0,1", server.addr)).await.unwrap();
     let mut first = [next_overview(&mut ws).await, next_overview(&mut ws).await];
     first.sort_by_key(|o| o.account);
     assert_eq!(first[0].totals(), reference.totals(0));
@@ -147,14 +122,8 @@ async fn broker_to_websocket_and_restart() {
     assert_eq!(server.health().await.subscriptions, 1);
 
     // A price through the broker reaches both subscribed accounts.
-    let u = PriceUpdate {
-        instrument: 2,
-        price: Price(ds.initial_price(2).0 + 12_345),
-        ts_ms: 1_000,
-    };
-    kafka::send_price(&producer, &src.price_topic, &u)
-        .await
-        .unwrap();
+    let u = PriceUpdate { instrument: 2, price: Price(ds.initial_price(2).0 + 12_345), ts_ms: 1_000 };
+    kafka::send_price(&producer, &src.price_topic, &u).await.unwrap();
     reference.price(&u);
     let mut pushed = [next_overview(&mut ws).await, next_overview(&mut ws).await];
     pushed.sort_by_key(|o| o.account);
@@ -166,27 +135,15 @@ async fn broker_to_websocket_and_restart() {
     }
 
     // Account 1 alone takes up instrument 9; its price concerns account 1 only.
-    let ev = PositionEvent::Holding(Holding {
-        account: 1,
-        instrument: 9,
-        qty: 40,
-    });
+    let ev = PositionEvent::Holding(Holding { account: 1, instrument: 9, qty: 40 });
     pg::write_position(&client, &ev).await.unwrap();
-    kafka::send_position(&producer, &src.position_topic, &ev)
-        .await
-        .unwrap();
+    kafka::send_position(&producer, &src.position_topic, &ev).await.unwrap();
     reference.apply(&ev);
     let o = next_overview(&mut ws).await;
     assert_eq!((o.account, o.unpriced), (1, 1));
     no_push(&mut ws, Duration::from_millis(300)).await;
-    let u9 = PriceUpdate {
-        instrument: 9,
-        price: Price(25_000),
-        ts_ms: 2_000,
-    };
-    kafka::send_price(&producer, &src.price_topic, &u9)
-        .await
-        .unwrap();
+    let u9 = PriceUpdate { instrument: 9, price: Price(25_000), ts_ms: 2_000 };
+    kafka::send_price(&producer, &src.price_topic, &u9).await.unwrap();
     reference.price(&u9);
     let o = next_overview(&mut ws).await;
     assert_eq!((o.account, o.price_version, o.unpriced), (1, 6, 0));
@@ -219,13 +176,6 @@ async fn broker_to_websocket_and_restart() {
     assert_eq!(after.price_version, 6);
     server.stop().await;
 
-    let admin = kafka::base_config(&brokers)
-        .create::<rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>>()
-        .unwrap();
-    let _ = admin
-        .delete_topics(
-            &[&src.price_topic, &src.position_topic],
-            &rdkafka::admin::AdminOptions::new(),
-        )
-        .await;
+    let admin = kafka::base_config(&brokers).create::<rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>>().unwrap();
+    let _ = admin.delete_topics(&[&src.price_topic, &src.position_topic], &rdkafka::admin::AdminOptions::new()).await;
 }

@@ -12,9 +12,7 @@ use coffee_mv::sources::SourceArgs;
 use std::time::Duration;
 
 async fn next_change(out: &mut TopicReplay) -> AccountChange {
-    let p = tokio::time::timeout(Duration::from_secs(15), out.next())
-        .await
-        .expect("account change within 15 s");
+    let p = tokio::time::timeout(Duration::from_secs(15), out.next()).await.expect("account change within 15 s");
     serde_json::from_slice(&p).unwrap()
 }
 
@@ -22,11 +20,7 @@ async fn next_change(out: &mut TopicReplay) -> AccountChange {
 async fn eager_service_emits_one_change_per_account() {
     let brokers = require_broker();
     let db = TestDb::new().await;
-    let ds = DataSet {
-        seed: 9,
-        accounts: 3,
-        instruments: 4,
-    };
+    let ds = DataSet { seed: 9, accounts: 3, instruments: 4 };
     let mut client = pg::connect(&db.url).await.unwrap();
     pg::copy_in_dataset(&mut client, &ds).await.unwrap();
     let args = EagerArgs {
@@ -40,18 +34,13 @@ async fn eager_service_emits_one_change_per_account() {
         output_topic: unique("mv.e2ea.changes"),
     };
     args.sources.ensure_topics().await.unwrap();
-    kafka::create_topics(&brokers, &[&args.output_topic], 4)
-        .await
-        .unwrap();
+    kafka::create_topics(&brokers, &[&args.output_topic], 4).await.unwrap();
     let producer = kafka::producer(&brokers).unwrap();
     let mut r = Reference::default();
-    ds.holdings()
-        .for_each(|h| r.apply(&PositionEvent::Holding(h)));
+    ds.holdings().for_each(|h| r.apply(&PositionEvent::Holding(h)));
     ds.orders().for_each(|o| r.apply(&PositionEvent::Order(o)));
     for u in ds.initial_prices() {
-        kafka::send_price(&producer, &args.sources.price_topic, &u)
-            .await
-            .unwrap();
+        kafka::send_price(&producer, &args.sources.price_topic, &u).await.unwrap();
         r.price(&u);
     }
 
@@ -70,24 +59,13 @@ async fn eager_service_emits_one_change_per_account() {
         )
         .await
     });
-    tokio::time::timeout(Duration::from_secs(30), ready)
-        .await
-        .expect("rebuilt within 30 s")
-        .expect("service started");
-    let mut out = TopicReplay::open(&brokers, &args.output_topic)
-        .await
-        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), ready).await.expect("rebuilt within 30 s").expect("service started");
+    let mut out = TopicReplay::open(&brokers, &args.output_topic).await.unwrap();
 
     // The rebuild emits nothing; the first live price emits one change per
     // account (all three hold instrument 3).
-    let u = PriceUpdate {
-        instrument: 3,
-        price: Price(ds.initial_price(3).0 * 2),
-        ts_ms: 5,
-    };
-    kafka::send_price(&producer, &args.sources.price_topic, &u)
-        .await
-        .unwrap();
+    let u = PriceUpdate { instrument: 3, price: Price(ds.initial_price(3).0 * 2), ts_ms: 5 };
+    kafka::send_price(&producer, &args.sources.price_topic, &u).await.unwrap();
     r.price(&u);
     let mut got: Vec<AccountChange> = vec![];
     for _ in 0..3 {
@@ -101,37 +79,17 @@ async fn eager_service_emits_one_change_per_account() {
     }
 
     // A holding change touches one account.
-    let ev = PositionEvent::Holding(Holding {
-        account: 2,
-        instrument: 0,
-        qty: 0,
-    });
-    kafka::send_position(&producer, &args.sources.position_topic, &ev)
-        .await
-        .unwrap();
+    let ev = PositionEvent::Holding(Holding { account: 2, instrument: 0, qty: 0 });
+    kafka::send_position(&producer, &args.sources.position_topic, &ev).await.unwrap();
     r.apply(&ev);
     let c = next_change(&mut out).await;
     assert_eq!((c.account, c.totals), (2, r.totals(2)));
-    assert!(
-        tokio::time::timeout(Duration::from_millis(500), out.next())
-            .await
-            .is_err(),
-        "no other change"
-    );
+    assert!(tokio::time::timeout(Duration::from_millis(500), out.next()).await.is_err(), "no other change");
 
     stop.send(()).unwrap();
     service.await.unwrap().unwrap();
-    let admin = kafka::base_config(&brokers)
-        .create::<rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>>()
-        .unwrap();
+    let admin = kafka::base_config(&brokers).create::<rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>>().unwrap();
     let _ = admin
-        .delete_topics(
-            &[
-                &args.sources.price_topic,
-                &args.sources.position_topic,
-                &args.output_topic,
-            ],
-            &rdkafka::admin::AdminOptions::new(),
-        )
+        .delete_topics(&[&args.sources.price_topic, &args.sources.position_topic, &args.output_topic], &rdkafka::admin::AdminOptions::new())
         .await;
 }

@@ -76,7 +76,17 @@ impl Worker {
     pub fn new(config: WorkerConfig, pool: PgPool, projection: Projection, catalog: Arc<Catalog>, redis_url: &str) -> Worker {
         let source = format!("v2:{}", config.consumer);
         let stream = Keys::stream(projection.namespace());
-        Worker { config, pool, projection, catalog, redis_url: redis_url.to_owned(), source, stream, failures: HashMap::new(), applied: None }
+        Worker {
+            config,
+            pool,
+            projection,
+            catalog,
+            redis_url: redis_url.to_owned(),
+            source,
+            stream,
+            failures: HashMap::new(),
+            applied: None,
+        }
     }
 
     /// Runs until `shutdown` resolves; the batch in hand is finished first.
@@ -219,19 +229,28 @@ impl Worker {
             Some(false) => return self.isolate(&entries, orders, ids, shutdown).await,
             None => return Ok(Outcome::Abandoned),
         }
-        let _: () = conn.xack(&self.stream, GROUP, &ids).await.unwrap_or_else(|e| tracing::warn!(error = %e, "XACK failed; entries will be redelivered and skipped"));
+        let _: () = conn
+            .xack(&self.stream, GROUP, &ids)
+            .await
+            .unwrap_or_else(|e| tracing::warn!(error = %e, "XACK failed; entries will be redelivered and skipped"));
         metrics::histogram!("coffee_flush_duration_seconds", "stage" => "v2_worker").record(started.elapsed().as_secs_f64());
         Ok(Outcome::Done)
     }
 
     /// Commits `orders` and applies their delta. `Some(true)` committed, `Some(false)` refused
     /// by PostgreSQL for the data itself, `None` abandoned at shutdown while PostgreSQL was away.
-    async fn commit(&mut self, orders: &[(Order, Option<i64>)], shutdown: &mut (impl Future<Output = ()> + Unpin)) -> anyhow::Result<Option<bool>> {
+    async fn commit(
+        &mut self,
+        orders: &[(Order, Option<i64>)],
+        shutdown: &mut (impl Future<Output = ()> + Unpin),
+    ) -> anyhow::Result<Option<bool>> {
         let mut backoff = Duration::from_millis(100);
         let committed = loop {
             let attempt = async {
                 let mut client = self.pool.get().await.map_err(|e| anyhow::anyhow!("pool: {e}"))?;
-                postgres::commit_batch(&mut client, Version::V2, &self.source, orders, None, self.applied).await.map_err(anyhow::Error::from)
+                postgres::commit_batch(&mut client, Version::V2, &self.source, orders, None, self.applied)
+                    .await
+                    .map_err(anyhow::Error::from)
             };
             match attempt.await {
                 Ok(c) => break c,
@@ -304,7 +323,8 @@ impl Worker {
                 let pending: redis::streams::StreamPendingCountReply = conn.xpending_count(&self.stream, GROUP, &e.id, &e.id, 1).await?;
                 let delivered = pending.ids.first().map(|p| p.times_delivered).unwrap_or(0);
                 if delivered > self.config.max_deliveries {
-                    dead_letter(conn, self.projection.namespace(), GROUP, &e.id, &fields(&e), &format!("delivered {delivered} times")).await?;
+                    dead_letter(conn, self.projection.namespace(), GROUP, &e.id, &fields(&e), &format!("delivered {delivered} times"))
+                        .await?;
                 } else {
                     keep.push(e);
                 }
@@ -324,10 +344,7 @@ impl Worker {
 }
 
 fn fields(e: &StreamId) -> Vec<(String, String)> {
-    e.map
-        .iter()
-        .map(|(k, v)| (k.clone(), String::from_redis_value(v.clone()).unwrap_or_else(|_| format!("{v:?}"))))
-        .collect()
+    e.map.iter().map(|(k, v)| (k.clone(), String::from_redis_value(v.clone()).unwrap_or_else(|_| format!("{v:?}")))).collect()
 }
 
 fn parse_entry(e: &StreamId, catalog: &Catalog) -> Result<Order, String> {

@@ -176,7 +176,8 @@ async fn read_positions(url: &str, sources: &[(i32, String)]) -> anyhow::Result<
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     let task = tokio::spawn(conn);
     let names: Vec<&str> = sources.iter().map(|(_, s)| s.as_str()).collect();
-    let rows = client.query("SELECT source, log_offset FROM sink_positions WHERE source = ANY($1) AND log_offset IS NOT NULL", &[&names]).await?;
+    let rows =
+        client.query("SELECT source, log_offset FROM sink_positions WHERE source = ANY($1) AND log_offset IS NOT NULL", &[&names]).await?;
     task.abort();
     let mut out = HashMap::new();
     for r in rows {
@@ -210,7 +211,14 @@ pub struct Processor {
 }
 
 impl Processor {
-    pub fn new(config: ProcessorConfig, kafka: KafkaSettings, database_url: &str, pool: PgPool, projection: Projection, catalog: Arc<Catalog>) -> Processor {
+    pub fn new(
+        config: ProcessorConfig,
+        kafka: KafkaSettings,
+        database_url: &str,
+        pool: PgPool,
+        projection: Projection,
+        catalog: Arc<Catalog>,
+    ) -> Processor {
         Processor { config, kafka, database_url: database_url.to_owned(), pool, projection, catalog, applied: Mutex::default() }
     }
 
@@ -324,7 +332,9 @@ impl Processor {
                 if let Some(k) = m.key() {
                     record = record.key(k);
                 }
-                dead.send(record, Timeout::After(Duration::from_secs(5))).await.map_err(|(e, _)| anyhow::anyhow!("dead-letter produce: {e}"))?;
+                dead.send(record, Timeout::After(Duration::from_secs(5)))
+                    .await
+                    .map_err(|(e, _)| anyhow::anyhow!("dead-letter produce: {e}"))?;
                 metrics::counter!("coffee_dead_letters_total", "version" => "v3").increment(1);
             }
         }
@@ -334,7 +344,10 @@ impl Processor {
     async fn flush_due(&self, windows: &mut HashMap<i32, Window>, all: bool) -> anyhow::Result<()> {
         let due: Vec<i32> = windows
             .iter()
-            .filter(|(_, w)| w.upto.is_some() && (all || w.orders.len() >= self.config.max_batch || w.opened.is_some_and(|t| t.elapsed() >= self.config.window)))
+            .filter(|(_, w)| {
+                w.upto.is_some()
+                    && (all || w.orders.len() >= self.config.max_batch || w.opened.is_some_and(|t| t.elapsed() >= self.config.window))
+            })
             .map(|(p, _)| *p)
             .collect();
         for p in due {
@@ -389,7 +402,10 @@ impl Processor {
         // worker it stalled every request scheduled on that thread, so it runs off the runtime.
         let (c, topic) = (Arc::clone(consumer), self.kafka.topic.clone());
         let highs: Vec<(i32, i64)> = tokio::task::spawn_blocking(move || {
-            partitions.into_iter().filter_map(|p| c.fetch_watermarks(&topic, p, Timeout::After(Duration::from_millis(500))).ok().map(|(_, high)| (p, high))).collect()
+            partitions
+                .into_iter()
+                .filter_map(|p| c.fetch_watermarks(&topic, p, Timeout::After(Duration::from_millis(500))).ok().map(|(_, high)| (p, high)))
+                .collect()
         })
         .await?;
         let client = self.pool.get().await?;

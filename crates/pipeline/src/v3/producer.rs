@@ -37,7 +37,9 @@ impl V3Ingest {
     pub async fn submit(&self, order: &Order) -> Result<(), IngestError> {
         let payload = serde_json::to_vec(&order.to_record()).expect("record serialises");
         let record = FutureRecord::to(&self.topic).key(order.store.as_bytes()).payload(&payload);
-        match tokio::time::timeout(Duration::from_millis(1500), self.producer.send(record, Timeout::After(Duration::from_millis(200)))).await {
+        match tokio::time::timeout(Duration::from_millis(1500), self.producer.send(record, Timeout::After(Duration::from_millis(200))))
+            .await
+        {
             Ok(Ok(_)) => Ok(()),
             Ok(Err((e, _))) => Err(IngestError::unavailable("kafka", e)),
             Err(_) => Err(IngestError::unavailable("kafka", "no acknowledgement within 1.5 s")),

@@ -49,7 +49,10 @@ impl KafkaSettings {
         let mut c = ClientConfig::new();
         // Nagle's algorithm would hold a small request back until the previous one is
         // acknowledged; every v3 acknowledgement waits on such small requests.
-        c.set("bootstrap.servers", &self.brokers).set("socket.timeout.ms", "2000").set("socket.nagle.disable", "true").set("log_level", "3");
+        c.set("bootstrap.servers", &self.brokers)
+            .set("socket.timeout.ms", "2000")
+            .set("socket.nagle.disable", "true")
+            .set("log_level", "3");
         c
     }
 }

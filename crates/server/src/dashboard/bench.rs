@@ -70,7 +70,14 @@ impl fmt::Display for BenchReport {
         writeln!(f, "orders posted       {}", self.orders)?;
         writeln!(f, "latency samples     {} (missed {})", self.samples, self.missed)?;
         writeln!(f, "push latency        p50 {:.1} ms · p99 {:.1} ms · max {:.1} ms", self.p50_ms, self.p99_ms, self.max_ms)?;
-        writeln!(f, "server RSS          before {} · {} clients connected {} · after the orders {}", mib(self.rss_before_kib), self.clients, mib(self.rss_connected_kib), mib(self.rss_after_kib))
+        writeln!(
+            f,
+            "server RSS          before {} · {} clients connected {} · after the orders {}",
+            mib(self.rss_before_kib),
+            self.clients,
+            mib(self.rss_connected_kib),
+            mib(self.rss_after_kib)
+        )
     }
 }
 

@@ -38,7 +38,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
         Ok(Err(e)) => format!("error: {e}"),
         Err(_) => "error: timed out".to_owned(),
     };
-    let (pg, redis, kafka) = tokio::join!(tokio::time::timeout(budget, pg), tokio::time::timeout(budget, redis), tokio::time::timeout(budget, kafka));
+    let (pg, redis, kafka) =
+        tokio::join!(tokio::time::timeout(budget, pg), tokio::time::timeout(budget, redis), tokio::time::timeout(budget, kafka));
     let (pg, redis, kafka) = (timed(pg), timed(redis), timed(kafka));
     // v1 and v2 need PostgreSQL and Redis; v3 degrades alone (it answers 503 while the broker is away).
     let ready = pg == "ok" && redis == "ok";

@@ -26,12 +26,14 @@ pub async fn post_order(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let version: Version = version.parse().map_err(|e: coffee_core::ParseVersionError| ApiError::new(StatusCode::NOT_FOUND, e.to_string()))?;
+    let version: Version =
+        version.parse().map_err(|e: coffee_core::ParseVersionError| ApiError::new(StatusCode::NOT_FOUND, e.to_string()))?;
     let _permit = state.in_flight.try_acquire().map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too many orders in flight"))?;
     require_json(&headers)?;
     let body = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
     let raw = parse_body(&body)?;
-    let order = Order::parse(raw, &state.catalog, Utc::now()).map_err(|e| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, e.field, e.message))?;
+    let order =
+        Order::parse(raw, &state.catalog, Utc::now()).map_err(|e| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, e.field, e.message))?;
     let order_id = order.order_id;
     let status = match version {
         Version::V1 => {
@@ -54,11 +56,16 @@ pub async fn post_order(
 
 /// `POST /api/validate`: the same checks as an order route, and nothing stored. Clients use it
 /// as a dry run; the load lab uses it to measure the HTTP layer's own ceiling (no IO).
-pub async fn validate(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn validate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     require_json(&headers)?;
     let body = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
     let raw = parse_body(&body)?;
-    let order = Order::parse(raw, &state.catalog, Utc::now()).map_err(|e| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, e.field, e.message))?;
+    let order =
+        Order::parse(raw, &state.catalog, Utc::now()).map_err(|e| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, e.field, e.message))?;
     Ok(Json(serde_json::json!({"valid": true, "order": order.to_record()})))
 }
 

@@ -47,7 +47,13 @@ impl TestApp {
         settings.kafka.partitions = 1;
         settings.pg_pool = 6;
         settings.catalog = catalog.map(Path::to_path_buf);
-        let cleanup = Cleanup { admin_url: format!("{admin_url}/postgres"), db, redis_url: settings.redis_url.clone(), namespace: settings.namespace.clone(), kafka: settings.kafka.clone() };
+        let cleanup = Cleanup {
+            admin_url: format!("{admin_url}/postgres"),
+            db,
+            redis_url: settings.redis_url.clone(),
+            namespace: settings.namespace.clone(),
+            kafka: settings.kafka.clone(),
+        };
         TestApp::start(settings, cleanup, &id).await
     }
 
@@ -69,13 +75,20 @@ impl TestApp {
         let port = app.port();
         let stop = CancellationToken::new();
 
-        let worker = Worker::new(WorkerConfig::new(format!("it-{id}")), state.pool.clone(), state.projection.clone(), Arc::clone(&state.catalog), &settings.redis_url);
+        let worker = Worker::new(
+            WorkerConfig::new(format!("it-{id}")),
+            state.pool.clone(),
+            state.projection.clone(),
+            Arc::clone(&state.catalog),
+            &settings.redis_url,
+        );
         let worker_stop = stop.clone();
         let worker = tokio::spawn(async move { worker.run(worker_stop.cancelled_owned()).await.expect("v2 worker") });
         let aggregator = Aggregator::new(state.pool.clone(), state.projection.clone());
         let agg_stop = stop.clone();
-        let aggregator =
-            tokio::spawn(async move { aggregator.run_every(Duration::from_millis(200), AggregateMode::Incremental, agg_stop.cancelled_owned()).await });
+        let aggregator = tokio::spawn(async move {
+            aggregator.run_every(Duration::from_millis(200), AggregateMode::Incremental, agg_stop.cancelled_owned()).await
+        });
         drop(state);
         let server = tokio::spawn(app.run_until(stop.clone().cancelled_owned()));
         TestApp {
@@ -102,7 +115,8 @@ impl TestApp {
     }
 
     pub async fn ws(&self) -> WsClient {
-        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws/dashboard", self.port)).await.expect("WebSocket connects");
+        let (socket, _) =
+            tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws/dashboard", self.port)).await.expect("WebSocket connects");
         WsClient { socket }
     }
 

@@ -14,7 +14,8 @@ async fn the_page_and_its_assets_are_served_from_the_binary() {
     assert!(html.contains("/assets/dashboard.js") && html.contains("/assets/uplot.min.js"));
     assert!(!html.contains("http://") && !html.contains("https://"), "no external resources");
 
-    for (name, kind) in [("dashboard.js", "javascript"), ("uplot.min.js", "javascript"), ("dashboard.css", "css"), ("uplot.min.css", "css")] {
+    for (name, kind) in [("dashboard.js", "javascript"), ("uplot.min.js", "javascript"), ("dashboard.css", "css"), ("uplot.min.css", "css")]
+    {
         let res = app.http.get(format!("{}/assets/{name}", app.base)).send().await.unwrap();
         assert_eq!(res.status(), 200, "{name}");
         assert!(res.headers()["content-type"].to_str().unwrap().contains(kind), "{name}");

@@ -80,7 +80,8 @@ async fn bursts_are_coalesced_to_about_ten_pushes_a_second() {
         let (base, http) = (app.base.clone(), app.http.clone());
         tokio::spawn(async move {
             for i in 0..n {
-                let body = serde_json::json!({"drink": "latte", "store": "uptown", "price": 1, "timestamp": chrono::Utc::now().to_rfc3339()});
+                let body =
+                    serde_json::json!({"drink": "latte", "store": "uptown", "price": 1, "timestamp": chrono::Utc::now().to_rfc3339()});
                 let res = http.post(format!("{base}/api/v2/order")).json(&body).send().await.unwrap();
                 assert!(res.status().is_success(), "order {i}: {}", res.status());
                 tokio::time::sleep(Duration::from_millis(10)).await;

@@ -80,8 +80,7 @@ pub async fn commit_batch(
 
     // First copy of each new id only: a batch may hold a client's retry of the same order.
     let mut seen = HashSet::new();
-    let new_orders: Vec<Order> =
-        batch.into_iter().filter(|o| inserted.contains(&o.order_id) && seen.insert(o.order_id)).collect();
+    let new_orders: Vec<Order> = batch.into_iter().filter(|o| inserted.contains(&o.order_id) && seen.insert(o.order_id)).collect();
 
     let new_offset = fresh.iter().filter_map(|(_, off)| *off).chain(consumed_upto).chain(committed_offset).max();
     let mut entry = None;

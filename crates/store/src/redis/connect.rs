@@ -21,8 +21,6 @@ pub async fn connect(url: &str) -> redis::RedisResult<ConnectionManager> {
 /// a legitimate block short and, on a shared connection, a block stalls every other caller.
 pub async fn blocking_connection(url: &str) -> redis::RedisResult<MultiplexedConnection> {
     let client = Client::open(url)?;
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(None);
+    let config = redis::AsyncConnectionConfig::new().set_connection_timeout(Some(Duration::from_secs(2))).set_response_timeout(None);
     client.get_multiplexed_async_connection_with_config(&config).await
 }

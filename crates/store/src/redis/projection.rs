@@ -45,7 +45,14 @@ impl Projection {
     }
 
     /// Applies `delta` for `source` if the source's fence stands at `prev`; moves it to `next`.
-    pub async fn apply_delta(&self, version: Version, source: &str, prev: u64, next: u64, delta: &MetricsDelta) -> redis::RedisResult<Applied> {
+    pub async fn apply_delta(
+        &self,
+        version: Version,
+        source: &str,
+        prev: u64,
+        next: u64,
+        delta: &MetricsDelta,
+    ) -> redis::RedisResult<Applied> {
         let (status, fence): (i64, u64) = self.invoke("apply", version, source, prev, next, delta, &[]).await?;
         Ok(match status {
             1 => Applied::Applied,
