@@ -20,6 +20,10 @@ pub struct Projection {
     script: Script,
 }
 
+/// What `read_all`'s pipeline returns: totals, the six count and revenue hashes, the recent list.
+type AllMetrics = (Option<i64>, Option<i64>, Counts, Counts, Counts, Counts, Counts, Counts, Vec<String>);
+type Counts = BTreeMap<String, i64>;
+
 impl Projection {
     pub fn new(conn: ConnectionManager, namespace: &str) -> Projection {
         Projection { conn, namespace: namespace.to_owned(), script: Script::new(PROJECT_LUA) }
@@ -122,17 +126,7 @@ impl Projection {
     pub async fn read_all(&self, version: Version) -> redis::RedisResult<MetricsDelta> {
         let k = self.keys(version);
         let mut conn = self.conn.clone();
-        let (total, revenue, dc, dr, sc, sr, hc, hr, recent): (
-            Option<i64>,
-            Option<i64>,
-            BTreeMap<String, i64>,
-            BTreeMap<String, i64>,
-            BTreeMap<String, i64>,
-            BTreeMap<String, i64>,
-            BTreeMap<String, i64>,
-            BTreeMap<String, i64>,
-            Vec<String>,
-        ) = redis::pipe()
+        let (total, revenue, dc, dr, sc, sr, hc, hr, recent): AllMetrics = redis::pipe()
             .get(k.metric("total_orders"))
             .get(k.metric("total_revenue"))
             .hgetall(k.metric("drink_counts"))
