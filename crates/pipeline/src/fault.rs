@@ -19,10 +19,10 @@ fn crash_at() -> Option<u64> {
 
 /// Call right after a sink commit.
 pub fn after_commit() {
-    if let Some(at) = crash_at() {
-        if COMMITS.fetch_add(1, Ordering::Relaxed) + 1 >= at {
-            eprintln!("fault injection: aborting after commit {at}");
-            std::process::abort();
-        }
+    if let Some(at) = crash_at()
+        && COMMITS.fetch_add(1, Ordering::Relaxed) + 1 >= at
+    {
+        eprintln!("fault injection: aborting after commit {at}");
+        std::process::abort();
     }
 }

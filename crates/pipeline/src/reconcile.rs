@@ -1,7 +1,5 @@
 //! Compares the Redis projection with a recomputation from PostgreSQL, and repairs it.
 
-use std::collections::BTreeMap;
-
 use coffee_core::{Breakdown, MetricsDelta, Version};
 use coffee_store::{
     PgPool, Projection,
@@ -89,7 +87,7 @@ fn diff(expected: &MetricsDelta, actual: &MetricsDelta) -> Vec<Drift> {
     if expected.total != actual.total {
         out.push(Drift { metric: "total".into(), expected: expected.total, actual: actual.total });
     }
-    let maps: [(&str, &BTreeMap<String, Breakdown>, &BTreeMap<String, Breakdown>); 3] = [
+    let maps = [
         ("drink", &expected.drinks, &actual.drinks),
         ("store", &expected.stores, &actual.stores),
         ("hour", &expected.hours, &actual.hours),

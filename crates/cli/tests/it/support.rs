@@ -167,12 +167,12 @@ impl Drop for TestEnv {
                     let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)")).await;
                 }
                 let _ = coffee_pipeline::v3::delete_topics(&kafka, &topics).await;
-                if let Ok(client) = redis::Client::open(redis_url.as_str()) {
-                    if let Ok(mut c) = client.get_multiplexed_async_connection().await {
-                        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{ns}*")).query_async(&mut c).await.unwrap_or_default();
-                        if !keys.is_empty() {
-                            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query_async(&mut c).await;
-                        }
+                if let Ok(client) = redis::Client::open(redis_url.as_str())
+                    && let Ok(mut c) = client.get_multiplexed_async_connection().await
+                {
+                    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{ns}*")).query_async(&mut c).await.unwrap_or_default();
+                    if !keys.is_empty() {
+                        let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query_async(&mut c).await;
                     }
                 }
             });

@@ -29,7 +29,7 @@ async fn sigkill_between_commit_and_ack_loses_nothing_and_counts_once() {
     let status = env.spawn(&args, &[("COFFEE_RT_CRASH_AFTER_COMMIT", "3")]).wait().await.unwrap();
     assert!(!status.success(), "the fault fired");
     let rows_after_crash = env.rows(Version::V2).await;
-    assert!(rows_after_crash >= 1500 && rows_after_crash < 6000, "crashed mid-stream ({rows_after_crash} rows)");
+    assert!((1500..6000).contains(&rows_after_crash), "crashed mid-stream ({rows_after_crash} rows)");
     assert!(pending(&env).await > 0, "the crashed batch is still pending");
 
     // 2. Twice more: restart and SIGKILL at a random moment mid-stream.

@@ -255,11 +255,11 @@ impl Worker {
             match attempt.await {
                 Ok(c) => break c,
                 Err(e) => {
-                    if let Some(pg) = e.downcast_ref::<tokio_postgres::Error>() {
-                        if !is_transient_pg(pg) {
-                            tracing::warn!(error = %pg, "v2 batch refused by PostgreSQL");
-                            return Ok(Some(false));
-                        }
+                    if let Some(pg) = e.downcast_ref::<tokio_postgres::Error>()
+                        && !is_transient_pg(pg)
+                    {
+                        tracing::warn!(error = %pg, "v2 batch refused by PostgreSQL");
+                        return Ok(Some(false));
                     }
                     tracing::warn!(error = %e, "v2 commit failed; retrying");
                     tokio::select! { _ = &mut *shutdown => return Ok(None), _ = sleep(backoff) => {} }
