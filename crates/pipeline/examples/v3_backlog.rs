@@ -27,10 +27,10 @@ struct Args {
     brokers: String,
     #[arg(long, default_value_t = 4)]
     partitions: i32,
-    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
     window: Duration,
     /// The consumer's `fetch.wait.max.ms`.
-    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
     fetch_wait: Duration,
 }
 
@@ -133,5 +133,11 @@ async fn main() -> anyhow::Result<()> {
     let (client, conn) = tokio_postgres::connect("postgres://coffee:coffee@127.0.0.1:5432/postgres", tokio_postgres::NoTls).await?;
     tokio::spawn(conn);
     client.batch_execute(&format!("DROP DATABASE IF EXISTS backlog_{id} WITH (FORCE)")).await?;
+    coffee_pipeline::v3::delete_topics(&kafka, &[kafka.topic.clone(), kafka.dead_letter_topic()]).await?;
+    let mut conn = coffee_store::redis::connect("redis://127.0.0.1:6379/0").await?;
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("backlog_{id}:*")).query_async(&mut conn).await?;
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await?;
+    }
     Ok(())
 }
