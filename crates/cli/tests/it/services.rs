@@ -23,18 +23,34 @@ fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
-async fn kill(child: &mut Option<Child>) {
-    if let Some(mut c) = child.take() {
-        c.start_kill().unwrap(); // SIGKILL
-        c.wait().await.unwrap();
+/// A server process and its scratch directory: killed and removed when dropped.
+struct Running {
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Running {
+    async fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.start_kill().unwrap(); // SIGKILL
+            c.wait().await.unwrap();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.start_kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
 /// One KRaft node (broker and controller) from the jars `scripts/test` resolved.
 pub struct KafkaBroker {
     pub port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
+    process: Running,
 }
 
 impl KafkaBroker {
@@ -55,7 +71,7 @@ impl KafkaBroker {
             .await
             .unwrap();
         assert!(format.success(), "formatting the private broker's log directory");
-        let mut broker = KafkaBroker { port, dir, child: None };
+        let mut broker = KafkaBroker { port, process: Running { dir, child: None } };
         broker.run().await;
         broker
     }
@@ -66,36 +82,27 @@ impl KafkaBroker {
 
     /// Starts the broker on its existing log directory and waits until it answers metadata.
     pub async fn run(&mut self) {
-        let log = std::fs::File::create(self.dir.join("stdout.log")).unwrap();
+        let log = std::fs::File::create(self.process.dir.join("stdout.log")).unwrap();
         let child = java()
             .args(["-Xms256m", "-Xmx256m", "kafka.Kafka"])
-            .arg(self.dir.join("server.properties"))
+            .arg(self.process.dir.join("server.properties"))
             .stdout(Stdio::from(log))
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        self.child = Some(child);
+        self.process.child = Some(child);
         let address = self.address();
         let ready = wait_until(Duration::from_secs(60), || {
             let address = address.clone();
             async move { tokio::task::spawn_blocking(move || metadata_answers(&address)).await.unwrap() }
         })
         .await;
-        assert!(ready, "the private broker answers metadata (log: {})", self.dir.join("stdout.log").display());
+        assert!(ready, "the private broker answers metadata (log: {})", self.process.dir.join("stdout.log").display());
     }
 
     pub async fn kill(&mut self) {
-        kill(&mut self.child).await;
-    }
-}
-
-impl Drop for KafkaBroker {
-    fn drop(&mut self) {
-        if let Some(c) = self.child.as_mut() {
-            let _ = c.start_kill();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.process.kill().await;
     }
 }
 
@@ -118,8 +125,7 @@ fn metadata_answers(address: &str) -> bool {
 /// A Redis that keeps nothing on disk unless told to (`appendonly`), so a restart comes back empty.
 pub struct RedisServer {
     pub port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
+    process: Running,
     args: Vec<String>,
 }
 
@@ -130,7 +136,7 @@ impl RedisServer {
         let mut args: Vec<String> =
             ["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--dir", dir.to_str().unwrap()].map(String::from).to_vec();
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut r = RedisServer { port, dir, child: None, args };
+        let mut r = RedisServer { port, process: Running { dir, child: None }, args };
         r.run().await;
         r
     }
@@ -146,7 +152,7 @@ impl RedisServer {
             .kill_on_drop(true)
             .spawn()
             .expect("redis-server is installed");
-        self.child = Some(child);
+        self.process.child = Some(child);
         let url = self.url();
         let up = wait_until(Duration::from_secs(20), || {
             let url = url.clone();
@@ -161,16 +167,7 @@ impl RedisServer {
     }
 
     pub async fn kill(&mut self) {
-        kill(&mut self.child).await;
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        if let Some(c) = self.child.as_mut() {
-            let _ = c.start_kill();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.process.kill().await;
     }
 }
 
