@@ -66,9 +66,6 @@ async fn sigterm_under_load_keeps_every_acknowledged_order() {
     let v2_acked = acked.iter().filter(|(v, _)| *v == "v2").count() as i64;
     assert!(wait_until(Duration::from_secs(30), || async { env.rows(Version::V2).await >= v2_acked }).await);
     worker.start_kill().unwrap();
-    let pool = env.pool().await;
-    let ids: Vec<uuid::Uuid> = acked.iter().map(|(_, id)| id.parse().unwrap()).collect();
-    let found: i64 =
-        pool.get().await.unwrap().query_one("SELECT count(*) FROM orders WHERE order_id = ANY($1)", &[&ids]).await.unwrap().get(0);
-    assert_eq!(found, ids.len() as i64, "every acknowledged order is stored");
+    let ids: Vec<String> = acked.iter().map(|(_, id)| id.clone()).collect();
+    assert_eq!(stored(&env, &ids).await, ids.len() as i64, "every acknowledged order is stored");
 }

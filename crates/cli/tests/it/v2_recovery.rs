@@ -48,11 +48,7 @@ async fn sigkill_between_commit_and_ack_loses_nothing_and_counts_once() {
     child.start_kill().unwrap();
     assert!(done, "all orders counted: {} in Redis, {} pending", env.total_orders(Version::V2).await, pending(&env).await);
     assert_eq!(env.rows(Version::V2).await, 6000);
-    let pool = env.pool().await;
-    let ids: Vec<uuid::Uuid> = acked.iter().map(|s| s.parse().unwrap()).collect();
-    let found: i64 =
-        pool.get().await.unwrap().query_one("SELECT count(*) FROM orders WHERE order_id = ANY($1)", &[&ids]).await.unwrap().get(0);
-    assert_eq!(found, 6000, "every acknowledged order is in PostgreSQL");
+    assert_eq!(stored(&env, &acked).await, 6000, "every acknowledged order is in PostgreSQL");
     assert_no_drift(&env, Version::V2).await;
     app.stop().await;
 }
