@@ -97,20 +97,36 @@ impl FreshnessProbe {
         accepted: u64,
         policy: DrainPolicy,
     ) -> anyhow::Result<Option<FreshnessResult>> {
+        self.measure_since(before, before, accepted, policy).await
+    }
+
+    /// [`Self::measure`] for a run with a warm-up: the drain counts from `count_from` (before
+    /// the warm-up, so every order of the run, warm-up included, must be counted: `accepted`
+    /// is all of them), and the percentiles are of what was counted after `quantiles_from`
+    /// (when the measured part began).
+    pub async fn measure_since(
+        &self,
+        count_from: Option<&HistogramSnapshot>,
+        quantiles_from: Option<&HistogramSnapshot>,
+        accepted: u64,
+        policy: DrainPolicy,
+    ) -> anyhow::Result<Option<FreshnessResult>> {
         let empty = HistogramSnapshot::default();
-        let before = before.unwrap_or(&empty);
+        let before = count_from.unwrap_or(&empty);
+        let quantiles_from = quantiles_from.unwrap_or(&empty);
         let started = Instant::now();
         let mut last_count = 0.0;
         let mut last_growth: Option<Instant> = None;
-        let delta = loop {
+        let (delta, last_snap) = loop {
             let (family, now_snap) = self.read().await?;
-            let delta = now_snap.unwrap_or_default().since(before);
+            let snap = now_snap.unwrap_or_default();
+            let delta = snap.since(before);
             let now = Instant::now();
             if !family && (now - started >= policy.absent_wait || accepted == 0) {
                 return Ok(None);
             }
             if delta.count >= accepted as f64 {
-                break delta;
+                break (delta, snap);
             }
             if delta.count > last_count {
                 last_count = delta.count;
@@ -118,13 +134,16 @@ impl FreshnessProbe {
             }
             let stalled = last_growth.is_some_and(|t| now - t >= policy.idle);
             if stalled || now - started >= policy.max_wait {
-                break delta;
+                break (delta, snap);
             }
             tokio::time::sleep(policy.poll).await;
         };
         let counted = delta.count.round() as u64;
-        let ms = match (delta.quantile(0.5), delta.quantile(0.99)) {
-            (Some(p50), Some(p99)) => Some(FreshnessMs { p50: round3(p50 * 1000.0), p99: round3(p99 * 1000.0), orders: counted }),
+        let measured = last_snap.since(quantiles_from);
+        let ms = match (measured.quantile(0.5), measured.quantile(0.99)) {
+            (Some(p50), Some(p99)) => {
+                Some(FreshnessMs { p50: round3(p50 * 1000.0), p99: round3(p99 * 1000.0), orders: measured.count.round() as u64 })
+            }
             _ => None,
         };
         Ok(Some(FreshnessResult { ms, counted, drained: counted >= accepted, drain_wait: started.elapsed() }))

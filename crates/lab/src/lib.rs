@@ -16,6 +16,7 @@ pub mod api_version;
 pub mod ceilings;
 pub mod freshness;
 pub mod load;
+pub mod oha;
 pub mod order;
 pub mod plot;
 pub mod procs;

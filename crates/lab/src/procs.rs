@@ -23,6 +23,13 @@ pub struct ProcUsage {
     pub cpu_pct: f64,
     /// Peak resident memory of the group (sum over its processes), MiB.
     pub rss_mib: f64,
+    /// Peak proportional set size (Linux `smaps_rollup`), MiB: each shared page is divided
+    /// among the processes mapping it, so PostgreSQL's shared buffers count once for the
+    /// group, not once per backend. `None` where the kernel does not expose it.
+    pub pss_mib: Option<f64>,
+    /// CPU time the group used between the sampler's creation and its last sample, seconds
+    /// (exact: the kernel's counters, not the mean of the samples).
+    pub cpu_s: f64,
 }
 
 /// Samples the named processes; call [`ProcSampler::sample`] about once a second.
@@ -33,6 +40,11 @@ pub struct ProcSampler {
     samples: u32,
     cpu_sum: BTreeMap<String, f64>,
     rss_max: BTreeMap<String, f64>,
+    pss_max: BTreeMap<String, f64>,
+    /// Accumulated CPU (ms) of each process when first seen, and its group.
+    cpu_base: BTreeMap<Pid, (String, u64)>,
+    /// CPU (ms) used since first seen, per process, at the last sample.
+    cpu_used: BTreeMap<Pid, u64>,
 }
 
 impl ProcSampler {
@@ -45,9 +57,17 @@ impl ProcSampler {
             samples: 0,
             cpu_sum: BTreeMap::new(),
             rss_max: BTreeMap::new(),
+            pss_max: BTreeMap::new(),
+            cpu_base: BTreeMap::new(),
+            cpu_used: BTreeMap::new(),
         };
         // CPU usage is a difference between two refreshes: take the baseline now.
         s.refresh();
+        let groups: Vec<(Pid, String, u64)> =
+            s.sys.processes().iter().filter_map(|(pid, p)| Some((*pid, s.group_of(*pid, p)?, p.accumulated_cpu_time()))).collect();
+        for (pid, group, ms) in groups {
+            s.cpu_base.insert(pid, (group, ms));
+        }
         Ok(s)
     }
 
@@ -60,17 +80,16 @@ impl ProcSampler {
         self.refresh();
         let mut cpu: BTreeMap<String, f64> = BTreeMap::new();
         let mut rss: BTreeMap<String, f64> = BTreeMap::new();
+        let mut pss: BTreeMap<String, f64> = BTreeMap::new();
         for (pid, p) in self.sys.processes() {
-            let group = if Some(*pid) == self.me {
-                SELF_NAME.to_string()
-            } else {
-                let name = p.name().to_string_lossy();
-                match self.names.iter().find(|n| **n == name) {
-                    Some(n) => n.clone(),
-                    None => continue,
-                }
-            };
+            let Some(group) = self.group_of(*pid, p) else { continue };
+            // A process started during the step counts from zero.
+            let (_, base) = self.cpu_base.entry(*pid).or_insert_with(|| (group.clone(), 0));
+            self.cpu_used.insert(*pid, p.accumulated_cpu_time().saturating_sub(*base));
             *cpu.entry(group.clone()).or_default() += p.cpu_usage() as f64;
+            if let Some(kib) = pss_kib(pid.as_u32()) {
+                *pss.entry(group.clone()).or_default() += kib / 1024.0;
+            }
             *rss.entry(group).or_default() += p.memory() as f64 / (1024.0 * 1024.0);
         }
         self.samples += 1;
@@ -81,6 +100,18 @@ impl ProcSampler {
             let m = self.rss_max.entry(k).or_default();
             *m = m.max(v);
         }
+        for (k, v) in pss {
+            let m = self.pss_max.entry(k).or_default();
+            *m = m.max(v);
+        }
+    }
+
+    fn group_of(&self, pid: Pid, p: &sysinfo::Process) -> Option<String> {
+        if Some(pid) == self.me {
+            return Some(SELF_NAME.to_string());
+        }
+        let name = p.name().to_string_lossy();
+        self.names.iter().find(|n| **n == name).cloned()
     }
 
     /// Usage per group since the sampler was created (groups never seen are absent).
@@ -90,8 +121,22 @@ impl ProcSampler {
             .iter()
             .map(|(k, rss)| {
                 let cpu = self.cpu_sum.get(k).copied().unwrap_or(0.0) / n;
-                (k.clone(), ProcUsage { cpu_pct: (cpu * 10.0).round() / 10.0, rss_mib: (rss * 10.0).round() / 10.0 })
+                let ms: u64 =
+                    self.cpu_used.iter().filter(|(pid, _)| self.cpu_base.get(pid).is_some_and(|(g, _)| g == k)).map(|(_, ms)| ms).sum();
+                let usage = ProcUsage {
+                    cpu_pct: (cpu * 10.0).round() / 10.0,
+                    rss_mib: (rss * 10.0).round() / 10.0,
+                    pss_mib: self.pss_max.get(k).map(|p| (p * 10.0).round() / 10.0),
+                    cpu_s: ms as f64 / 1000.0,
+                };
+                (k.clone(), usage)
             })
             .collect()
     }
+}
+
+/// A process's proportional set size, KiB, from `/proc/<pid>/smaps_rollup`.
+fn pss_kib(pid: u32) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    text.lines().find_map(|l| l.strip_prefix("Pss:"))?.trim().trim_end_matches("kB").trim().parse().ok()
 }

@@ -63,11 +63,14 @@ pub struct LoadReport {
     /// From intended send time (open loop), successful requests only.
     pub latency_ms: LatencyMs,
     pub errors: u64,
-    /// By status code (`"503"`) or failure (`"timeout"`, `"connect"`, `"io"`, `"in_flight_limit"`).
+    /// By status code (`"503"`) or failure (`"timeout"`, `"connect"`, `"io"`).
     pub errors_by_status: BTreeMap<String, u64>,
-    /// Requests that waited for a free connection (`--connections`); their wait is in latency.
-    pub queued_for_connection: u64,
-    /// How late the generator itself sent requests; large values mean the client was the limit.
+    /// How the requests reached the server (pooled connections or independent clients).
+    pub connection_model: crate::load::engine::ConnectionModel,
+    /// Requests sent more than 1 ms after their intended time (their connection was busy, or
+    /// the generator short of CPU); the lateness is in their latency.
+    pub late_sends: u64,
+    /// How late requests were sent, p99; large values mean the client side set the pace.
     pub send_lag_ms_p99: f64,
     /// `null` when the server exports no freshness histogram for this version.
     pub freshness_ms: Option<FreshnessMs>,
@@ -108,7 +111,8 @@ impl LoadReport {
             ("latency p99 (ms)", f(self.latency_ms.p99)),
             ("latency max (ms)", f(self.latency_ms.max)),
             ("errors", errors),
-            ("queued for a connection", self.queued_for_connection.to_string()),
+            ("connections", self.connection_model.to_string()),
+            ("sent > 1 ms late", self.late_sends.to_string()),
             ("client send lag p99 (ms)", f(self.send_lag_ms_p99)),
             ("freshness p50 (ms)", freshness(|x| x.p50)),
             ("freshness p99 (ms)", freshness(|x| x.p99)),

@@ -9,6 +9,7 @@ mod api_validation;
 mod chaos_postgres;
 mod reconcile;
 mod restarts;
+mod scaleout;
 mod shutdown;
 mod startup;
 mod v1_path;

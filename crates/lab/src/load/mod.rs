@@ -38,13 +38,14 @@ pub struct LoadArgs {
     /// Print one JSON line instead of the table (and no progress bar).
     #[arg(long)]
     pub json: bool,
-    /// Bound on outstanding requests; a request due while it is full is not sent and is
-    /// counted as the error `in_flight_limit`.
-    #[arg(long, default_value_t = 20_000)]
-    pub max_in_flight: usize,
-    /// Bound on open connections (requests on the wire); a due request that finds them all
-    /// busy waits for one, and the wait counts in its latency.
-    #[arg(long, default_value_t = 512)]
+    /// How requests reach the server: `pooled` (a gateway's keep-alive pool: a due request
+    /// takes the first free connection) or `clients` (independent terminals, one connection and
+    /// every N-th request each). Either way a request that finds its connection busy is sent
+    /// late, and the lateness counts in its latency.
+    #[arg(long, value_enum, default_value = "pooled")]
+    pub model: ModelKind,
+    /// Connections of the pool, or number of clients.
+    #[arg(long, default_value_t = DEFAULT_CONNECTIONS)]
     pub connections: usize,
     /// A request with no response this long after its intended send time is a `timeout`.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
@@ -58,7 +59,25 @@ pub struct LoadArgs {
     pub drain_timeout: Duration,
 }
 
+/// Connections of `coffee-rt load`'s pool unless told otherwise: what oha and wrk use by default
+/// order of magnitude, and enough for 40,000/s at 1.5 ms per request.
+pub const DEFAULT_CONNECTIONS: usize = 64;
+
+/// The `--model` flag; with `--connections` it makes an [`engine::ConnectionModel`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelKind {
+    Pooled,
+    Clients,
+}
+
 impl LoadArgs {
+    pub fn connection_model(&self) -> engine::ConnectionModel {
+        match self.model {
+            ModelKind::Pooled => engine::ConnectionModel::Pooled(self.connections),
+            ModelKind::Clients => engine::ConnectionModel::Clients(self.connections),
+        }
+    }
+
     /// Arguments with the CLI defaults, for programmatic use (the sweep, tests).
     pub fn new(version: ApiVersion, rate: f64, duration: Duration, url: impl Into<String>) -> Self {
         Self {
@@ -68,8 +87,8 @@ impl LoadArgs {
             url: url.into(),
             metrics_url: None,
             json: true,
-            max_in_flight: 20_000,
-            connections: 512,
+            model: ModelKind::Pooled,
+            connections: DEFAULT_CONNECTIONS,
             timeout: Duration::from_secs(10),
             warmup: Duration::ZERO,
             drain_timeout: Duration::from_secs(30),
@@ -126,9 +145,10 @@ pub async fn run_load_with_drain(args: &LoadArgs, drain: DrainPolicy) -> anyhow:
     let client = HttpClient::new();
     let metrics_url = args.metrics_url.as_deref().unwrap_or(&args.url);
     let probe = FreshnessProbe::new(client.clone(), metrics_url, args.version)?;
-    // Without a warm-up the freshness baseline is read before the run; with one, when the
-    // measured part begins (orders of the warm-up still in the pipeline then, a few dozen at
-    // most, end up in the run's figure).
+    // The baseline is read before the run, so every order the run sent, warm-up included, must
+    // be counted by the end of the drain; with a warm-up, a second baseline when the measured
+    // part begins gives the percentiles (orders of the warm-up still in the pipeline then, a
+    // few dozen at most, end up in them).
     let read_before = |probe: FreshnessProbe| async move {
         match probe.snapshot().await {
             Ok(b) => Some(b),
@@ -138,20 +158,18 @@ pub async fn run_load_with_drain(args: &LoadArgs, drain: DrainPolicy) -> anyhow:
             }
         }
     };
-    let early_before = if args.warmup.is_zero() { Some(read_before(probe.clone()).await) } else { None };
+    let before = read_before(probe.clone()).await;
 
     let plan = LoadPlan {
         target: target_text.parse()?,
         rate: args.rate,
         duration: args.duration,
-        max_in_flight: args.max_in_flight,
-        connections: args.connections,
+        model: args.connection_model(),
         timeout: args.timeout,
-        workers: 0,
         warmup: args.warmup,
     };
     let live = engine::live_for(&plan);
-    let late_before = early_before.is_none().then(|| {
+    let late_before = (!args.warmup.is_zero()).then(|| {
         let (live, probe) = (live.clone(), probe.clone());
         tokio::spawn(async move {
             live.measuring.notified().await;
@@ -159,23 +177,25 @@ pub async fn run_load_with_drain(args: &LoadArgs, drain: DrainPolicy) -> anyhow:
         })
     });
     let progress = Progress::start(live.clone(), &format!("load {}", args.version), args.json);
-    let outcome = engine::run(&plan, client, live).await;
+    let outcome = engine::run(&plan, live).await?;
     progress.finish();
-    let before = match (early_before, late_before) {
-        (Some(b), _) => b,
-        (None, Some(task)) => task.await?,
-        (None, None) => None,
+    let measured_from = match late_before {
+        Some(task) => task.await?,
+        None => before.clone(),
     };
 
-    let freshness = match before {
-        Some(before) => match probe.measure(before.as_ref(), outcome.ok, drain).await {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::warn!("freshness unavailable: {e:#}");
-                None
+    let freshness = match (before, measured_from) {
+        (Some(before), Some(from)) => {
+            match probe.measure_since(before.as_ref(), from.as_ref(), outcome.ok + outcome.warm_ok, drain).await {
+                // Counted as the measured part's share: all of the run minus the warm-up's orders.
+                Ok(f) => f.map(|f| FreshnessResult { counted: f.counted.saturating_sub(outcome.warm_ok), ..f }),
+                Err(e) => {
+                    tracing::warn!("freshness unavailable: {e:#}");
+                    None
+                }
             }
-        },
-        None => None,
+        }
+        _ => None,
     };
     let report = build_report(args.version.as_str(), &target_text, args.rate, &outcome, freshness.as_ref());
     Ok(LoadRun { report, freshness })
@@ -196,7 +216,8 @@ pub fn build_report(version: &str, target: &str, rate: f64, outcome: &RunOutcome
         latency_ms: LatencyMs::from_micros(&outcome.latency),
         errors: outcome.error_count(),
         errors_by_status: outcome.errors.clone(),
-        queued_for_connection: outcome.queued_for_connection,
+        late_sends: outcome.late_sends,
+        connection_model: outcome.model,
         send_lag_ms_p99: if outcome.send_lag.is_empty() { 0.0 } else { round3(outcome.send_lag.value_at_quantile(0.99) as f64 / 1000.0) },
         freshness_ms: freshness.and_then(|f| f.ms),
         worst_ms_per_second: outcome.worst_per_second.iter().map(|us| round3(*us as f64 / 1000.0)).collect(),

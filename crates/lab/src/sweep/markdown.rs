@@ -8,7 +8,8 @@ use std::fmt::Write;
 
 use comfy_table::{Table, presets};
 
-use super::{AGGREGATOR_SVG, PathResult, SweepReport};
+use super::step::StepRecord;
+use super::{AGGREGATOR_SVG, SweepReport, verdicts};
 use crate::ApiVersion;
 use crate::aggregator::{AggregatorReport, rows_label};
 
@@ -54,19 +55,24 @@ pub fn render(report: &SweepReport, previous: Option<&str>) -> String {
         "The load generator runs on the same machine and shares its cores with the server and the services; its own CPU is reported as `load-generator`.\n"
     );
 
+    generator_section(w, report);
+
     let _ = writeln!(w, "## Method\n");
     let p = &report.plan;
     let rates: Vec<String> = p.rates.iter().map(|r| format!("{r:.0}")).collect();
     let _ = writeln!(
         w,
         "- **Open loop.** Requests are sent at fixed intended times; latency is measured from the intended time, so queueing cannot hide behind a slow response (no coordinated omission). Latency percentiles are of successful requests.\n\
-         - **Steps.** Offered rates {} orders/s, {} s each, until the path breaks; after each step the lab waits up to {} s for accepted orders to be counted.\n\
+         - **Steps.** Offered rates {} orders/s, each offered {} s as a warm-up that no figure includes, then {} s measured, until the path breaks; after each step the lab waits up to {} s for accepted orders to be counted. A step that broke on its p99 alone is run once more (one stall of a neighbour on a shared machine is not the path's limit); both p99s are shown.\n\
+         - **Connections:** {}, as a gateway in front of the API would hold them; each path is also run with independent clients (one connection each, like POS terminals) below.\n\
          - **Freshness** is the server's own per-order delay from API acceptance to the order being counted in the Redis metrics (`coffee_order_freshness_seconds`), differenced over the step.\n\
          - **Backlog probe:** {}.\n\
-         - **CPU and RSS** of `coffee-rt`, `postgres`, `redis-server` and `java` (the Kafka broker; all processes of each name) are sampled every second during the load; CPU is in % of one core. RSS is summed over the processes of a name, so memory they share (PostgreSQL's shared buffers) is counted once per process: an upper bound.\n",
+         - **CPU and RSS** of `coffee-rt`, `postgres`, `redis-server` and `java` (the Kafka broker; all processes of each name) over the measured part of each step: CPU % of one core, and the kernel's CPU time, from which **CPU per order** is the CPU time of the path's processes (v1, v2: coffee-rt, PostgreSQL, Redis; v3: and the broker; the load generator apart) over the orders accepted. Memory is the proportional set size (PSS: a page shared by several processes, like PostgreSQL's shared buffers, is divided among them) summed over the path's processes; the per-process tables show RSS, which counts shared pages once per process. Redis's memory includes every key it holds, the v2 stream's retained entries among them (it is trimmed at 5M entries, not on acknowledgement).\n",
         rates.join(", "),
+        p.warmup.as_secs_f64(),
         p.step_duration.as_secs_f64(),
         p.drain_timeout.as_secs_f64(),
+        p.model,
         report.backlog_probe
     );
     if let Some(c) = report.paths.first().map(|p| p.criteria) {
@@ -82,7 +88,15 @@ pub fn render(report: &SweepReport, previous: Option<&str>) -> String {
     }
 
     let _ = writeln!(w, "## Summary\n");
-    let mut t = table(&["path", "max sustained (orders/s)", "broke at (offered/s)", "why"]);
+    let mut t = table(&[
+        "path",
+        "highest rate held (offered/s)",
+        "p99 there",
+        "oha there: p50 / p99",
+        "CPU µs/order at 1k / 10k",
+        "broke at (offered/s)",
+        "why",
+    ]);
     for path in &report.paths {
         let why = path
             .steps
@@ -91,14 +105,32 @@ pub fn render(report: &SweepReport, previous: Option<&str>) -> String {
             .map(|s| s.breaks.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
             .or_else(|| path.note.clone())
             .unwrap_or_else(|| "held through the whole ladder".into());
+        let top = path.max_held_offered().and_then(|r| path.at(r));
+        let cpu = |r| path.at(r).and_then(|s| s.cpu_us_per_order).map_or("—".into(), |c| format!("{c:.0}"));
         t.add_row(vec![
             path.version.to_string(),
-            path.max_sustained.map_or("none".into(), |r| format!("{r:.0}")),
+            top.map_or("none".into(), |s| format!("{:.0}{}", s.offered_rate, if s.generator_bound { " †" } else { "" })),
+            top.map_or("—".into(), |s| format!("{:.2} ms", s.latency_ms.p99)),
+            match &path.oha {
+                Some(Ok(o)) => format!("{:.2} / {:.2} ms ({:.0}/s)", o.p50_ms, o.p99_ms, o.achieved_rate),
+                Some(Err(e)) => format!("failed: {}", e.lines().next().unwrap_or_default()),
+                None => "—".into(),
+            },
+            format!("{} / {}", cpu(1_000.0), cpu(10_000.0)),
             path.broke_at.map_or("—".into(), |r| format!("{r:.0}")),
             why,
         ]);
     }
     let _ = writeln!(w, "{t}\n");
+    if let Some(g) = generator_ceiling(report) {
+        let _ = writeln!(
+            w,
+            "† above half the generator's own ceiling ({:.0}/s): the generator's share of the two cores bends the figure; oha's column is the cross-check.\n",
+            g
+        );
+    }
+    crossover_section(w, report);
+    claims_section(w, report);
     if let Some(agg) = report.aggregator.as_ref().and_then(|a| a.report.as_ref())
         && let Some(v) = agg.intervals.first()
     {
@@ -160,8 +192,11 @@ pub fn render(report: &SweepReport, previous: Option<&str>) -> String {
     let _ = writeln!(w, "## Steps\n");
     for path in &report.paths {
         let _ = writeln!(w, "### {}\n", path.version);
-        let _ = writeln!(w, "{}\n", steps_table(path));
+        let _ = writeln!(w, "{}\n", steps_table(&path.steps));
     }
+
+    connection_models_section(w, report);
+    scale_out_section(w, report);
 
     let _ = writeln!(w, "## The v1 aggregator against table size\n");
     match &report.aggregator {
@@ -293,6 +328,175 @@ pub fn kept_analysis(previous: &str) -> Option<&str> {
     Some(&previous[start..end])
 }
 
+fn generator_ceiling(report: &SweepReport) -> Option<f64> {
+    report.generator.as_ref()?.as_ref().ok().map(|g| g.ceiling.per_second)
+}
+
+fn generator_section(w: &mut String, report: &SweepReport) {
+    let _ = writeln!(w, "## The load generator\n");
+    match &report.generator {
+        None => {
+            let _ = writeln!(w, "Not calibrated in this run (`--no-ceilings`).\n");
+        }
+        Some(Err(e)) => {
+            let _ = writeln!(w, "Calibration failed: {e}\n");
+        }
+        Some(Ok(g)) => {
+            let _ = writeln!(
+                w,
+                "The generator (`coffee-rt load`: open loop, {}) is calibrated against the server's `/api/validate`, which parses and validates an order and does no IO. Its ceiling here is **{:.0} requests/s** (p99 ≤ SLO), at **{} µs of the generator's CPU per request** (median of the steps). Generator and server share the two cores, so this is the rate at which the pair, not a path's storage, is the limit; steps offered above half of it are marked †.\n",
+                g.model,
+                g.ceiling.per_second,
+                g.generator_cpu_us_per_request().map_or("?".into(), |c| format!("{c:.1}")),
+            );
+            let mut t =
+                table(&["offered/s", "achieved/s", "p50 ms", "p99 ms", "errors", "generator CPU µs/request", "server CPU µs/request"]);
+            for s in &g.steps {
+                let us = |x: Option<f64>| x.map_or("—".into(), |c| format!("{c:.1}"));
+                t.add_row(vec![
+                    format!("{:.0}", s.offered),
+                    format!("{:.0}", s.achieved),
+                    format!("{:.2}", s.p50_ms),
+                    format!("{:.2}", s.p99_ms),
+                    s.errors.to_string(),
+                    us(s.generator_cpu_us_per_request),
+                    us(s.server_cpu_us_per_request),
+                ]);
+            }
+            let _ = writeln!(w, "{t}\n");
+        }
+    }
+}
+
+fn crossover_section(w: &mut String, report: &SweepReport) {
+    let Some(axes) = verdicts::crossover(report) else { return };
+    let _ = writeln!(w, "## v2 against v3, axis by axis\n");
+    let _ = writeln!(
+        w,
+        "Each axis at every rate either path reached (lower is better on all four). _Italics_: measured at a step that broke. The last row says from which rate v3 did better than v2 at a step both held.\n"
+    );
+    for a in &axes {
+        let _ = writeln!(w, "**{}** ({}):\n", a.name, a.unit);
+        let mut t = table(&["offered/s", "v2", "v3", "v3 / v2"]);
+        let fmt = |x: Option<f64>, held: bool| match x {
+            Some(v) if held => format!("{v:.1}"),
+            Some(v) => format!("_{v:.1}_"),
+            None => "—".into(),
+        };
+        let held = |v: ApiVersion, r: f64| report.paths.iter().find(|p| p.version == v).and_then(|p| p.at(r)).is_some_and(|s| s.held());
+        for r in &a.rows {
+            t.add_row(vec![
+                format!("{:.0}", r.rate),
+                fmt(r.v2, held(ApiVersion::V2, r.rate)),
+                fmt(r.v3, held(ApiVersion::V3, r.rate)),
+                match (r.v2, r.v3) {
+                    (Some(x), Some(y)) if x > 0.0 => format!("{:.2}", y / x),
+                    _ => "—".into(),
+                },
+            ]);
+        }
+        let _ = writeln!(w, "{t}\n");
+        let _ = writeln!(
+            w,
+            "Crossover: {}.\n",
+            a.v3_better_from.map_or("none: v3 never did better than v2 on this axis".into(), |r| format!("v3 better from **{r:.0}/s**"))
+        );
+    }
+}
+
+fn claims_section(w: &mut String, report: &SweepReport) {
+    let claims = verdicts::claims(report);
+    if claims.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "## The papers' claims, measured\n");
+    let _ = writeln!(w, "Seeds in `../shared/seeds/` (000: the v2/v3 comparison, 001: the architecture). Figures from the steps above.\n");
+    let mut t = table(&["seed", "claim", "measured", "verdict"]);
+    for c in claims {
+        t.add_row(vec![c.source.to_string(), c.claim.to_string(), c.measured, c.verdict]);
+    }
+    let _ = writeln!(w, "{t}\n");
+}
+
+fn connection_models_section(w: &mut String, report: &SweepReport) {
+    if report.paths.iter().all(|p| p.clients_steps.is_empty()) {
+        return;
+    }
+    let _ = writeln!(w, "## Pooled connections against independent clients\n");
+    let _ = writeln!(
+        w,
+        "The ladder offers load through {} (a gateway's pool). Here the same rates come from independent clients, each with its own connection and its own share of the schedule (POS terminals): the server holds many more connections, each one mostly idle, and a client whose order is slow sends its next one late.\n",
+        report.plan.model
+    );
+    let mut t = table(&[
+        "path",
+        "offered/s",
+        "pooled p50 / p99 ms",
+        "clients",
+        "clients p50 / p99 ms",
+        "clients sent late",
+        "CPU µs/order pooled / clients",
+    ]);
+    for p in &report.paths {
+        for c in &p.clients_steps {
+            let pooled = p.at(c.offered_rate);
+            let cpu = |s: Option<&StepRecord>| s.and_then(|s| s.cpu_us_per_order).map_or("—".into(), |c| format!("{c:.0}"));
+            t.add_row(vec![
+                p.version.to_string(),
+                format!("{:.0}", c.offered_rate),
+                pooled.map_or("—".into(), |s| format!("{:.2} / {:.2}", s.latency_ms.p50, s.latency_ms.p99)),
+                c.connection_model.connections().to_string(),
+                format!("{:.2} / {:.2}{}", c.latency_ms.p50, c.latency_ms.p99, if c.held() { "" } else { " (broke)" }),
+                c.late_sends.to_string(),
+                format!("{} / {}", cpu(pooled), cpu(Some(c))),
+            ]);
+        }
+    }
+    let _ = writeln!(w, "{t}\n");
+}
+
+fn scale_out_section(w: &mut String, report: &SweepReport) {
+    let _ = writeln!(w, "## The v3 processor's scale-out\n");
+    match &report.scale_out {
+        None => {
+            let _ = writeln!(w, "Not measured in this run.\n");
+        }
+        Some(Err(e)) => {
+            let _ = writeln!(w, "Failed: {e}\n");
+        }
+        Some(Ok(so)) => {
+            let _ = writeln!(
+                w,
+                "A backlog of {} orders on {} partitions (produced in {:.1} s, no HTTP), drained by 1, 2 and 4 `coffee-rt processor` processes of one consumer group, each run on a fresh database, namespace and group. The drain runs from starting the instances until PostgreSQL and Redis hold every order.\n",
+                so.records, so.partitions, so.produce_seconds
+            );
+            let mut t = table(&[
+                "instances",
+                "drain s",
+                "records/s",
+                "speed-up",
+                "CPU s per instance",
+                "CPU µs/record (instances)",
+                "RSS MiB per instance",
+            ]);
+            let one = so.runs.iter().find(|r| r.instances == 1).map(|r| r.records_per_s);
+            for r in &so.runs {
+                let list = |v: &[f64]| v.iter().map(|x| format!("{x:.1}")).collect::<Vec<_>>().join(", ");
+                t.add_row(vec![
+                    r.instances.to_string(),
+                    format!("{:.1}", r.seconds),
+                    format!("{:.0}", r.records_per_s),
+                    one.map_or("—".into(), |o| format!("{:.2}×", r.records_per_s / o)),
+                    list(&r.cpu_s_per_instance),
+                    format!("{:.1}", r.cpu_us_per_record),
+                    list(&r.rss_mib_per_instance),
+                ]);
+            }
+            let _ = writeln!(w, "{t}\n");
+        }
+    }
+}
+
 fn ceiling(report: &SweepReport, name: &str) -> Option<f64> {
     report.ceilings.iter().find(|c| c.name == name)?.ceiling.as_ref().map(|c| c.per_second)
 }
@@ -304,19 +508,31 @@ fn table(header: &[&str]) -> Table {
     t
 }
 
-fn steps_table(path: &PathResult) -> Table {
-    let groups: BTreeSet<&String> = path.steps.iter().flat_map(|s| s.procs.keys()).collect();
-    let mut header: Vec<String> =
-        ["offered/s", "achieved/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "freshness p50/p99 ms", "backlog Δ/s"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+fn steps_table(steps: &[StepRecord]) -> Table {
+    let groups: BTreeSet<&String> = steps.iter().flat_map(|s| s.procs.keys()).collect();
+    let mut header: Vec<String> = [
+        "offered/s",
+        "achieved/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "sent late",
+        "errors",
+        "freshness p50/p99 ms",
+        "backlog Δ/s",
+        "CPU µs/order",
+        "path memory MiB",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     header.extend(groups.iter().map(|g| format!("{g} CPU% / RSS MiB")));
     header.push("verdict".into());
     let mut t = Table::new();
     t.load_preset(presets::ASCII_MARKDOWN);
     t.set_header(header);
-    for s in &path.steps {
+    for s in steps {
         let errors = if s.errors_by_status.is_empty() {
             "0".to_string()
         } else {
@@ -328,15 +544,21 @@ fn steps_table(path: &PathResult) -> Table {
             _ => "n/a".into(),
         };
         let mut row = vec![
-            format!("{:.0}", s.offered_rate),
+            format!("{:.0}{}", s.offered_rate, if s.generator_bound { " †" } else { "" }),
             format!("{:.1}", s.achieved_rate),
             format!("{:.2}", s.latency_ms.p50),
             format!("{:.2}", s.latency_ms.p95),
-            format!("{:.2}", s.latency_ms.p99),
+            match s.retried_after_p99_ms {
+                Some(first) => format!("{:.2} (first run {first:.2})", s.latency_ms.p99),
+                None => format!("{:.2}", s.latency_ms.p99),
+            },
             format!("{:.2}", s.latency_ms.max),
+            s.late_sends.to_string(),
             errors,
             fresh,
             s.backlog_slope_per_s.map_or("n/a".into(), |b| format!("{b:.0}")),
+            s.cpu_us_per_order.map_or("—".into(), |c| format!("{c:.0}")),
+            s.path_rss_mib.map_or("—".into(), |m| format!("{m:.0}")),
         ];
         for g in &groups {
             row.push(s.procs.get(*g).map_or("—".into(), |u| format!("{:.0} / {:.0}", u.cpu_pct, u.rss_mib)));

@@ -12,7 +12,8 @@ use super::backlog::BacklogProbe;
 use super::breaks::{self, BreakCriteria, BreakReason, StepObservation};
 use crate::ApiVersion;
 use crate::freshness::DrainPolicy;
-use crate::load::{LoadArgs, run_load_with_drain};
+use crate::load::engine::ConnectionModel;
+use crate::load::{LoadArgs, ModelKind, run_load_with_drain};
 use crate::procs::{ProcSampler, ProcUsage};
 use crate::report::LatencyMs;
 
@@ -26,6 +27,9 @@ pub struct StepRecord {
     pub errors: u64,
     pub errors_by_status: BTreeMap<String, u64>,
     pub send_lag_ms_p99: f64,
+    /// Requests sent more than 1 ms after their intended time.
+    pub late_sends: u64,
+    pub connection_model: ConnectionModel,
     pub accepted: u64,
     /// Orders the server counted (freshness histogram) by the end of the drain.
     pub counted: Option<u64>,
@@ -34,9 +38,31 @@ pub struct StepRecord {
     /// Backlog growth over the step (items/s), when a backlog probe covers this path.
     pub backlog_slope_per_s: Option<f64>,
     pub backlog_last: Option<f64>,
-    /// CPU and RSS per watched process group during the load.
+    /// CPU and RSS per watched process group during the measured part of the load.
     pub procs: BTreeMap<String, ProcUsage>,
+    /// CPU time of the path's processes ([`path_processes`]: the load generator apart) per
+    /// order accepted, µs.
+    pub cpu_us_per_order: Option<f64>,
+    /// Peak memory of the path's processes, MiB (the broker's JVM included for v3): their
+    /// proportional set size where the kernel gives it (shared pages counted once), else RSS.
+    pub path_rss_mib: Option<f64>,
+    /// The offered rate is above half the generator's own ceiling: the generator's share of the
+    /// two cores is then large enough to bend the figures, and they are flagged.
+    pub generator_bound: bool,
+    /// p99 (ms) of a first attempt that broke on latency alone and was run again once: on a
+    /// shared machine one stall of a neighbour can break a step the path holds.
+    pub retried_after_p99_ms: Option<f64>,
     pub breaks: Vec<BreakReason>,
+}
+
+/// The processes an order on `version` costs: coffee-rt and the services the path writes to
+/// (the broker's JVM for v3). The load generator is apart, and so are services the path does
+/// not use (the broker idles during v1 and v2 steps).
+pub fn path_processes(version: ApiVersion) -> &'static [&'static str] {
+    match version {
+        ApiVersion::V1 | ApiVersion::V2 => &["coffee-rt", "postgres", "redis-server"],
+        ApiVersion::V3 => &["coffee-rt", "postgres", "redis-server", "java"],
+    }
 }
 
 impl StepRecord {
@@ -46,13 +72,19 @@ impl StepRecord {
 }
 
 /// What a step needs besides the rate.
+#[derive(Clone)]
 pub struct StepSetup<'a> {
     pub url: &'a str,
     pub duration: Duration,
     pub drain_timeout: Duration,
     pub criteria: BreakCriteria,
     pub probe: Arc<dyn BacklogProbe>,
-    pub processes: &'a [&'a str],
+    pub processes: &'static [&'static str],
+    /// Offered before each step's measured part and left out of every figure.
+    pub warmup: Duration,
+    pub model: ConnectionModel,
+    /// The generator's own ceiling (requests/s), when calibrated.
+    pub generator_ceiling: Option<f64>,
     /// Whether an earlier step found the server exporting the freshness histogram; once it
     /// is known not to, later steps do not wait for it to appear.
     pub freshness_exported: Option<bool>,
@@ -62,17 +94,22 @@ pub async fn run_step(version: ApiVersion, rate: f64, setup: &StepSetup<'_>) -> 
     let mut args = LoadArgs::new(version, rate, setup.duration, setup.url);
     args.drain_timeout = setup.drain_timeout;
     args.json = true;
+    args.warmup = setup.warmup;
+    (args.model, args.connections) = match setup.model {
+        ConnectionModel::Pooled(n) => (ModelKind::Pooled, n),
+        ConnectionModel::Clients(n) => (ModelKind::Clients, n),
+    };
 
-    let watch_until = Instant::now() + setup.duration;
-    let sampler = ProcSampler::new(setup.processes)?;
-    let watcher = tokio::spawn(watch(sampler, setup.probe.clone(), version, watch_until));
+    let watch_from = Instant::now() + setup.warmup;
+    let names = setup.processes.to_vec();
+    let watcher = tokio::spawn(watch(names, setup.probe.clone(), version, watch_from, setup.duration));
     let mut drain = DrainPolicy { max_wait: setup.drain_timeout, ..DrainPolicy::default() };
     drain.absent_wait = match setup.freshness_exported {
         Some(false) => Duration::ZERO,
         _ => drain.absent_wait.min(setup.drain_timeout),
     };
     let run = run_load_with_drain(&args, drain).await?;
-    let (sampler, backlog) = watcher.await?;
+    let (procs, backlog) = watcher.await??;
 
     let r = &run.report;
     let obs = StepObservation {
@@ -92,24 +129,45 @@ pub async fn run_step(version: ApiVersion, rate: f64, setup: &StepSetup<'_>) -> 
         errors: r.errors,
         errors_by_status: r.errors_by_status.clone(),
         send_lag_ms_p99: r.send_lag_ms_p99,
+        late_sends: r.late_sends,
+        connection_model: r.connection_model,
         accepted: r.ok,
         counted: run.freshness.map(|f| f.counted),
         freshness_p50_ms: r.freshness_ms.map(|f| f.p50),
         freshness_p99_ms: r.freshness_ms.map(|f| f.p99),
         backlog_slope_per_s: breaks::slope(&backlog).map(|s| s.round()),
         backlog_last: backlog.last().map(|b| b.1),
-        procs: sampler.usage(),
+        cpu_us_per_order: path_cpu_us_per_order(version, &procs, r.achieved_rate * setup.duration.as_secs_f64()),
+        path_rss_mib: path_sum(version, &procs, |u| u.pss_mib.unwrap_or(u.rss_mib)).map(|m| m.round()),
+        generator_bound: setup.generator_ceiling.is_some_and(|c| rate > c / 2.0),
+        retried_after_p99_ms: None,
+        procs,
         breaks: breaks::detect(&obs, &setup.criteria),
     })
 }
 
-/// Sample processes and the backlog about once a second until `until`.
+fn path_sum(version: ApiVersion, procs: &BTreeMap<String, ProcUsage>, f: impl Fn(&ProcUsage) -> f64) -> Option<f64> {
+    let found: Vec<f64> = path_processes(version).iter().filter_map(|n| procs.get(*n)).map(f).collect();
+    (!found.is_empty()).then(|| found.iter().sum())
+}
+
+fn path_cpu_us_per_order(version: ApiVersion, procs: &BTreeMap<String, ProcUsage>, orders: f64) -> Option<f64> {
+    let cpu_s = path_sum(version, procs, |u| u.cpu_s)?;
+    (orders >= 1.0).then(|| (cpu_s * 1e6 / orders).round())
+}
+
+/// From `from` (the end of the warm-up) for `duration`, sample the processes and the backlog
+/// about once a second.
 async fn watch(
-    mut sampler: ProcSampler,
+    names: Vec<&'static str>,
     probe: Arc<dyn BacklogProbe>,
     version: ApiVersion,
-    until: Instant,
-) -> (ProcSampler, Vec<(f64, f64)>) {
+    from: Instant,
+    duration: Duration,
+) -> anyhow::Result<(BTreeMap<String, ProcUsage>, Vec<(f64, f64)>)> {
+    tokio::time::sleep_until(from).await;
+    let mut sampler = ProcSampler::new(&names)?;
+    let until = from + duration;
     let start = Instant::now();
     let mut backlog = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -124,5 +182,5 @@ async fn watch(
         tick.tick().await;
         sampler.sample();
     }
-    (sampler, backlog)
+    Ok((sampler.usage(), backlog))
 }

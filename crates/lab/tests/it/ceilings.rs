@@ -7,6 +7,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
 use coffee_lab::ceilings::{CeilingOpts, http, kafka, postgres, redis};
+use coffee_lab::load::engine::ConnectionModel;
 
 use crate::common;
 
@@ -71,7 +72,15 @@ async fn kafka_ceiling_fails_loudly_without_a_broker() {
 async fn http_ceiling_holds_on_a_fast_route_and_breaks_on_a_slow_one() {
     let _shared = crate::common::EXCLUSIVE.read().await;
     let fast = common::serve(common::fast_router()).await;
-    let c = http::validation_ceiling(&format!("{fast}/api/v2/order"), &[500.0, 1_000.0, 2_000.0], Duration::from_secs(1)).await.unwrap();
+    let pool = ConnectionModel::Pooled(16);
+    let calibrate = |url: String, rates: &'static [f64]| async move {
+        http::validation_ceiling(&url, rates, Duration::from_secs(1), Duration::ZERO, pool, 100.0).await.unwrap()
+    };
+    let cal = calibrate(format!("{fast}/api/v2/order"), &[500.0, 1_000.0, 2_000.0]).await;
+    assert_eq!(cal.steps.len(), 3, "{cal:?}");
+    let cpu = cal.generator_cpu_us_per_request().expect("the generator's own CPU is measured");
+    assert!(cpu > 0.0 && cpu < 10_000.0, "{cal:?}");
+    let c = cal.ceiling;
     assert!(c.lower_bound, "the fast route held every step: {c:?}");
     assert!(c.per_second >= 1_900.0, "{c:?}");
 
@@ -89,13 +98,13 @@ async fn http_ceiling_holds_on_a_fast_route_and_breaks_on_a_slow_one() {
         }),
     ))
     .await;
-    let c = http::validation_ceiling(&format!("{slow}/validate"), &[50.0, 100.0, 1_000.0, 2_000.0], Duration::from_secs(1)).await.unwrap();
+    let c = calibrate(format!("{slow}/validate"), &[50.0, 100.0, 1_000.0, 2_000.0]).await.ceiling;
     assert!(!c.lower_bound, "{c:?}");
     assert!(c.per_second > 90.0 && c.per_second <= 101.0, "ceiling is the last rate that held: {c:?}");
     assert!(c.method.contains("1000→"), "{c:?}");
 
     // Saturated from the first step: what it achieved is the ceiling, not an error.
-    let c = http::validation_ceiling(&format!("{slow}/validate"), &[1_000.0, 2_000.0], Duration::from_secs(1)).await.unwrap();
+    let c = calibrate(format!("{slow}/validate"), &[1_000.0, 2_000.0]).await.ceiling;
     assert!(!c.lower_bound && c.method.contains("saturated"), "{c:?}");
     assert!(c.per_second > 90.0 && c.per_second < 300.0, "{c:?}");
 }

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use coffee_lab::ApiVersion;
-use coffee_lab::load::{LoadArgs, run_load, run_load_detailed};
+use coffee_lab::load::engine::ConnectionModel;
+use coffee_lab::load::{LoadArgs, ModelKind, run_load, run_load_detailed};
 
 use crate::common;
 
@@ -82,19 +83,56 @@ async fn errors_are_broken_down_by_status() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_in_flight_bound_is_counted_not_waited_for() {
+async fn busy_connections_make_requests_late_and_the_lateness_counts() {
     let _shared = crate::common::EXCLUSIVE.read().await;
-    let url = common::serve(common::fixed_router(StatusCode::ACCEPTED, Duration::from_secs(2))).await;
+    // 10 connections, each answer takes 1 s, 100 requests due within 1 s: the pool serves 10
+    // a second, so the rest wait for a connection; those whose deadline (3 s after their
+    // intended time) passes first are timeouts, and the run ends by then.
+    let url = common::serve(common::fixed_router(StatusCode::ACCEPTED, Duration::from_secs(1))).await;
     let mut a = args(ApiVersion::V2, 100.0, 1.0, &url);
-    a.max_in_flight = 10;
+    a.connections = 10;
+    a.timeout = Duration::from_secs(3);
     let started = std::time::Instant::now();
     let r = run_load(a).await.unwrap();
-    assert_eq!(r.sent, 10, "{r:?}");
-    assert_eq!(r.errors_by_status.get("in_flight_limit"), Some(&90), "{r:?}");
-    assert_eq!(r.ok, 10);
-    assert!(r.latency_ms.p50 >= 2000.0, "{r:?}");
-    // The schedule ran on: the run took about 2 s (the slow responses), not 10 × 2 s.
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!((25..=35).contains(&r.ok), "three rounds of 10 fit in the timeout: {r:?}");
+    assert_eq!(r.ok + r.errors_by_status.get("timeout").copied().unwrap_or(0), 100, "{r:?}");
+    assert!(r.late_sends >= 80, "every request after the first round waited: {r:?}");
+    assert!(r.latency_ms.p50 >= 1900.0, "the wait is in the latency: {r:?}");
+    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn independent_clients_each_send_their_own_slice() {
+    let _shared = crate::common::EXCLUSIVE.read().await;
+    // Requests alternate between two clients; one answer in ten is slow (300 ms). With a pool,
+    // the next request would go out on the other, free connection; a client whose own order is
+    // pending sends late, so the slow answers delay that client's following orders too.
+    let n = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let router = axum::Router::new().route(
+        "/api/{version}/order",
+        axum::routing::post(move || {
+            let n = n.clone();
+            async move {
+                if n.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(10) {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                StatusCode::ACCEPTED
+            }
+        }),
+    );
+    let url = common::serve(router).await;
+    let mut pooled = args(ApiVersion::V2, 100.0, 2.0, &url);
+    pooled.connections = 8;
+    let p = run_load(pooled.clone()).await.unwrap();
+    let mut clients = pooled;
+    clients.model = ModelKind::Clients;
+    clients.connections = 2;
+    let c = run_load(clients).await.unwrap();
+    assert_eq!((p.ok, c.ok), (200, 200), "{p:?} {c:?}");
+    assert_eq!(c.connection_model, ConnectionModel::Clients(2));
+    assert!(p.late_sends <= 5, "a pool of 8 absorbs one slow answer: {p:?}");
+    assert!(c.late_sends >= 40, "each slow answer delays its client's next orders: {c:?}");
+    assert!(c.latency_ms.p50 > p.latency_ms.p50, "{p:?} {c:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

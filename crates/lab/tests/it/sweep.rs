@@ -33,7 +33,9 @@ fn quick_plan_is_small_and_default_plan_fits_20_minutes() {
     assert_eq!(full.versions, vec![ApiVersion::V1, ApiVersion::V2, ApiVersion::V3]);
     let plan = full.plan();
     assert!(plan.budget < Duration::from_secs(20 * 60));
-    assert_eq!(plan.rates.first(), Some(&250.0));
+    assert_eq!(plan.rates.first(), Some(&500.0));
+    assert_eq!(full.criteria(ApiVersion::V2).slo_p99_ms, 10.0);
+    assert_eq!(plan.model, coffee_lab::load::engine::ConnectionModel::Pooled(64));
     // The aggregator bench is part of the sweep, inside the same budget.
     assert_eq!(plan.aggregator_sizes.last(), Some(&10_000_000));
     assert!(plan.aggregator_reserve > Duration::ZERO && plan.aggregator_reserve < plan.budget / 2);
