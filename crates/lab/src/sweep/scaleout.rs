@@ -233,7 +233,7 @@ async fn measure_all(
     for &n in &args.instances {
         let run = run_one(args, &backlog, n).await.with_context(|| format!("scale-out run with {n} instance(s)"))?;
         progress(&format!(
-            "n={n}: {} records in {:.1} s: {:.0} records/s ({:.0}/s after the first record at {:.1} s); CPU {:.1} s ({}) = {:.1} µs/record; RSS {} MiB (peak {}); partitions {}; services CPU {}; machine CPU {:.1} s",
+            "n={n}: {} records in {:.1} s: {:.0} records/s ({:.0}/s after the first record at {:.1} s); CPU {:.1} s ({}) = {:.1} µs/record; RSS {} MiB (peak {}); partitions {}; services CPU {}; machine CPU {:.1} s{}",
             run.records,
             run.seconds,
             run.records_per_s,
@@ -247,10 +247,22 @@ async fn measure_all(
             partitions(&run.partitions_per_instance),
             run.cpu_s_services.iter().map(|(k, v)| format!("{k} {v:.1} s")).collect::<Vec<_>>().join(", "),
             run.cpu_s_machine,
+            other_work(&run),
         ));
         runs.push(run);
     }
     Ok((produce_seconds, runs))
+}
+
+/// A warning when something besides the instances and the services kept the machine busy
+/// during the drain (another build or test on a shared machine).
+fn other_work(run: &ScaleOutRun) -> String {
+    let other = run.cpu_s_machine - run.cpu_s_total - run.cpu_s_services.values().sum::<f64>();
+    if other > 1.0 && other > 0.2 * run.cpu_s_machine {
+        format!(" (WARNING: other work used {other:.1} s of CPU during the drain; the figures are not clean)")
+    } else {
+        String::new()
+    }
 }
 
 fn partitions(per_instance: &[Vec<i32>]) -> String {

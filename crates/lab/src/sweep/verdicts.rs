@@ -196,7 +196,12 @@ pub fn claims(report: &SweepReport) -> Vec<Claim> {
                 verdict: if two / one >= 1.3 {
                     "confirmed".into()
                 } else {
-                    format!("not on this machine: {} cores are the ceiling (see the scale-out section)", so.machine_cores)
+                    let busy = so.runs.iter().map(|r| r.cpu_s_machine / (r.seconds * so.machine_cores as f64)).fold(0.0, f64::max);
+                    format!(
+                        "not on this machine, and not for want of CPU: the busiest drain used {:.0} % of its {} cores (see the scale-out section)",
+                        100.0 * busy,
+                        so.machine_cores
+                    )
                 },
             });
         }
