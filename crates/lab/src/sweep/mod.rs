@@ -98,15 +98,8 @@ pub struct SweepArgs {
     /// replaces the defaults v2=coffee_v2_consumer_lag, v3=coffee_v3_consumer_lag).
     #[arg(long = "backlog-metric", value_parser = backlog::parse_gauge_flag)]
     pub backlog_metrics: Vec<(ApiVersion, String)>,
-    /// PostgreSQL admin URL for the INSERT ceiling (a scratch database is created and dropped).
-    #[arg(long, env = "COFFEE_LAB_PG_URL", default_value = "postgres://coffee:coffee@127.0.0.1:5432/postgres")]
-    pub pg_url: String,
-    /// Redis URL for the XADD ceiling.
-    #[arg(long, env = "COFFEE_LAB_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: String,
-    /// Kafka bootstrap servers for the produce ceiling.
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    pub kafka_brokers: String,
+    #[command(flatten)]
+    pub services: Services,
     /// Full URL of a validation-only order route for the HTTP ceiling (default:
     /// `{url}/api/validate`, the server's own).
     #[arg(long)]
@@ -123,6 +116,21 @@ pub struct SweepArgs {
     /// Stop stepping when the whole sweep would run past this (default 19m, 170s with --quick).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub budget: Option<Duration>,
+}
+
+/// The services the benches use directly (the ceilings, the aggregator bench, the scale-out),
+/// each in scratch state of its own: a database, a namespace, a topic, created and removed.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Services {
+    /// PostgreSQL admin URL (scratch databases are created and dropped).
+    #[arg(long, env = "COFFEE_LAB_PG_URL", default_value = "postgres://coffee:coffee@127.0.0.1:5432/postgres")]
+    pub pg_url: String,
+    /// Redis URL (scratch keys and namespaces, removed after).
+    #[arg(long, env = "COFFEE_LAB_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// Kafka bootstrap servers (scratch topics, deleted after).
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
 }
 
 /// The concrete plan a [`SweepArgs`] stands for.
@@ -456,9 +464,13 @@ pub async fn run_sweep(args: &SweepArgs, probe: Arc<dyn BacklogProbe>) -> anyhow
         None
     } else {
         let deadline = started + plan.budget;
-        let r = aggregator::run_aggregator_bench(&args.pg_url, &args.redis_url, &plan.aggregator_sizes, Some(deadline), &|line| {
-            eprintln!("{line}")
-        })
+        let r = aggregator::run_aggregator_bench(
+            &args.services.pg_url,
+            &args.services.redis_url,
+            &plan.aggregator_sizes,
+            Some(deadline),
+            &|line| eprintln!("{line}"),
+        )
         .await;
         Some(match r {
             Ok(report) => AggregatorOutcome { report: Some(report), error: None },
@@ -495,9 +507,9 @@ async fn measure_ceilings(args: &SweepArgs, plan: &CeilingPlan) -> Vec<CeilingRe
     let opts = CeilingOpts { duration: plan.duration, ..CeilingOpts::default() };
     let kafka_opts = CeilingOpts { batch: 10_000, ..opts };
     let out = vec![
-        ceiling_result("postgres_insert", ceilings::postgres::insert_ceiling(&args.pg_url, opts).await),
-        ceiling_result("redis_xadd", ceilings::redis::xadd_ceiling(&args.redis_url, opts).await),
-        ceiling_result("kafka_produce", ceilings::kafka::produce_ceiling(&args.kafka_brokers, kafka_opts).await),
+        ceiling_result("postgres_insert", ceilings::postgres::insert_ceiling(&args.services.pg_url, opts).await),
+        ceiling_result("redis_xadd", ceilings::redis::xadd_ceiling(&args.services.redis_url, opts).await),
+        ceiling_result("kafka_produce", ceilings::kafka::produce_ceiling(&args.services.kafka_brokers, kafka_opts).await),
     ];
     for c in &out {
         match (&c.ceiling, &c.error) {
@@ -509,7 +521,8 @@ async fn measure_ceilings(args: &SweepArgs, plan: &CeilingPlan) -> Vec<CeilingRe
     out
 }
 
-/// The scale-out bench as the sweep runs it: this binary's `processor`, the sweep's services.
+/// The scale-out bench as the sweep runs it (its own defaults, the sweep's record count and
+/// services).
 fn scale_out_args(args: &SweepArgs) -> anyhow::Result<ScaleOutArgs> {
     #[derive(clap::Parser)]
     struct Flags {
@@ -517,18 +530,9 @@ fn scale_out_args(args: &SweepArgs) -> anyhow::Result<ScaleOutArgs> {
         args: ScaleOutArgs,
     }
     let records = args.scale_out_records.to_string();
-    let flags = [
-        "scale-out",
-        "--records",
-        &records,
-        "--pg-url",
-        &args.pg_url,
-        "--redis-url",
-        &args.redis_url,
-        "--kafka-brokers",
-        &args.kafka_brokers,
-    ];
-    Ok(<Flags as clap::Parser>::try_parse_from(flags)?.args)
+    let mut so = <Flags as clap::Parser>::try_parse_from(["scale-out", "--records", &records])?.args;
+    so.services = args.services.clone();
+    Ok(so)
 }
 
 fn slo_ms(args: &SweepArgs) -> f64 {

@@ -48,15 +48,8 @@ pub struct ScaleOutArgs {
     /// Instance counts to measure, comma separated; each drains the whole backlog afresh.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
     pub instances: Vec<usize>,
-    /// PostgreSQL admin URL (a scratch database per run is created and dropped).
-    #[arg(long, env = "COFFEE_LAB_PG_URL", default_value = "postgres://coffee:coffee@127.0.0.1:5432/postgres")]
-    pub pg_url: String,
-    /// Redis URL (a scratch namespace per run, its keys removed after).
-    #[arg(long, env = "COFFEE_LAB_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: String,
-    /// Kafka bootstrap servers (a scratch topic, deleted at the end).
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    pub kafka_brokers: String,
+    #[command(flatten)]
+    pub services: super::Services,
     /// A run whose drain takes longer than this fails.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "20m")]
     pub drain_timeout: Duration,
@@ -178,15 +171,16 @@ pub async fn run_scale_out(args: &ScaleOutArgs, progress: &dyn Fn(&str)) -> anyh
     };
     anyhow::ensure!(bin.is_file(), "the processor binary {} does not exist", bin.display());
     // Fail before producing a million records if a service is away.
-    admin_client(&args.pg_url).await?;
-    let mut redis =
-        coffee_store::redis::connect(&args.redis_url).await.with_context(|| format!("connecting to Redis at {}", args.redis_url))?;
+    admin_client(&args.services.pg_url).await?;
+    let mut redis = coffee_store::redis::connect(&args.services.redis_url)
+        .await
+        .with_context(|| format!("connecting to Redis at {}", args.services.redis_url))?;
     let _: String = redis::cmd("PING").query_async(&mut redis).await.context("Redis PING")?;
 
     let id = Uuid::new_v4().simple().to_string()[..10].to_owned();
     let topic = format!("scaleout_{id}");
     let kafka = KafkaSettings {
-        brokers: args.kafka_brokers.clone(),
+        brokers: args.services.kafka_brokers.clone(),
         topic: topic.clone(),
         group: topic.clone(),
         partitions: args.partitions,
@@ -368,11 +362,11 @@ struct Drain {
 async fn run_one(args: &ScaleOutArgs, backlog: &Backlog, n: usize) -> anyhow::Result<ScaleOutRun> {
     let name = format!("{}_n{n}", backlog.kafka.topic);
     let namespace = format!("{name}:");
-    let database_url = database_url(&args.pg_url, &name)?;
+    let database_url = database_url(&args.services.pg_url, &name)?;
     let mut instances: Vec<Instance> = Vec::new();
 
     let measured = async {
-        let admin = admin_client(&args.pg_url).await?;
+        let admin = admin_client(&args.services.pg_url).await?;
         admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await.with_context(|| format!("creating database {name}"))?;
         migrate(&backlog.bin, &database_url).await?;
         drain(args, backlog, n, &name, &database_url, &mut instances).await
@@ -445,7 +439,7 @@ async fn drain(
 ) -> anyhow::Result<Drain> {
     let namespace = format!("{name}:");
     let counted_key = format!("{namespace}v3:metrics:total_orders");
-    let mut redis = coffee_store::redis::connect(&args.redis_url).await?;
+    let mut redis = coffee_store::redis::connect(&args.services.redis_url).await?;
     let records = backlog.records as i64;
     let services_before = services_cpu_s();
     let machine_before = machine_busy_cpu_s();
@@ -456,7 +450,7 @@ async fn drain(
         let child = Command::new(&backlog.bin)
             .arg("processor")
             .env("DATABASE_URL", database_url)
-            .env("REDIS_URL", &args.redis_url)
+            .env("REDIS_URL", &args.services.redis_url)
             .env("COFFEE_RT_NAMESPACE", &namespace)
             .env("KAFKA_BROKERS", &backlog.kafka.brokers)
             .env("KAFKA_TOPIC", &backlog.kafka.topic)
@@ -603,7 +597,7 @@ async fn verify(args: &ScaleOutArgs, backlog: &Backlog, database_url: &str, name
         .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
         .collect();
     task.abort();
-    let mut redis = coffee_store::redis::connect(&args.redis_url).await?;
+    let mut redis = coffee_store::redis::connect(&args.services.redis_url).await?;
     let metric = |m: &str| format!("{namespace}v3:metrics:{m}");
     let (orders, revenue, fences): (Option<i64>, Option<i64>, BTreeMap<String, i64>) =
         redis::pipe().get(metric("total_orders")).get(metric("total_revenue")).hgetall(metric("fence")).query_async(&mut redis).await?;
@@ -630,14 +624,14 @@ async fn verify(args: &ScaleOutArgs, backlog: &Backlog, database_url: &str, name
 async fn cleanup_run(args: &ScaleOutArgs, kafka: &KafkaSettings, name: &str) -> anyhow::Result<()> {
     let mut errors = Vec::new();
     let dropped = async {
-        let admin = admin_client(&args.pg_url).await?;
+        let admin = admin_client(&args.services.pg_url).await?;
         admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
         anyhow::Ok(())
     };
     if let Err(e) = dropped.await {
         errors.push(format!("dropping database {name}: {e:#}"));
     }
-    if let Err(e) = delete_redis_keys(&args.redis_url, &format!("{name}:")).await {
+    if let Err(e) = delete_redis_keys(&args.services.redis_url, &format!("{name}:")).await {
         errors.push(format!("deleting Redis keys {name}:*: {e:#}"));
     }
     if let Err(e) = delete_group(kafka, name).await {
