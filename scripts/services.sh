@@ -102,13 +102,13 @@ kafka_delete_topics() {
   kafka_java org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BROKERS" --delete --if-exists --topic "$1"
 }
 
-# Empties the world a bench runs in, named by DATABASE_URL, COFFEE_RT_NAMESPACE and KAFKA_TOPIC:
+# Empties the world a bench runs in, named by DATABASE_URL, COFFEE_RT_NAMESPACE and COFFEE_RT_KAFKA_TOPIC:
 # a fresh database needs a fresh namespace (the writers refuse a projection ahead of
 # PostgreSQL) and a fresh topic (the old one would be replayed from offset 0 into it).
 fresh_world() {
   psql "${DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS \"${DATABASE_URL##*/}\" WITH (FORCE)"
   redis-cli -u "$REDIS_URL" --scan --pattern "$COFFEE_RT_NAMESPACE*" | xargs -r redis-cli -u "$REDIS_URL" del >/dev/null
-  kafka_delete_topics "$KAFKA_TOPIC(\.dead)?"
+  kafka_delete_topics "$COFFEE_RT_KAFKA_TOPIC(\.dead)?"
   sleep 1
 }
 

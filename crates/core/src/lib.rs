@@ -6,14 +6,14 @@
 //! exactly-once model of how deltas reach a projection (the Redis Lua scripts implement it).
 
 mod catalog;
-mod ledger;
+mod exactly_once;
 mod metrics;
 mod money;
 mod order;
 mod version;
 
 pub use catalog::{Catalog, CatalogError};
-pub use ledger::{Applied, Ledger};
+pub use exactly_once::{Applied, Ledger};
 pub use metrics::{Breakdown, MetricsDelta, RECENT_LEN, RecentOrder, hour_bucket};
 pub use money::{Cents, MoneyError};
 pub use order::{Order, OrderRecord, RawOrder, ValidationError};

@@ -1,19 +1,29 @@
 //! The three ingestion paths, from an accepted [`coffee_core::Order`] to both sinks.
 //!
-//! - [`v1`]: the API's batcher writes PostgreSQL; the aggregator recomputes Redis on an interval.
-//! - [`v2`]: the API appends to a Redis Stream; workers write PostgreSQL and the projection.
-//! - [`v3`]: the API produces to Kafka; processors write PostgreSQL and the projection.
-//!
-//! v2 and v3 share the [`relay`]: PostgreSQL commits orders and their metric delta together
-//! (the outbox), and the relay applies each delta to Redis exactly once.
+//! The data flow, in the order of the modules:
+//! - [`ingest`]: the one trait the API calls for every path.
+//! - [`sources`]: v1's batcher writes PostgreSQL from the API process; v2 appends to a Redis
+//!   Stream and v3 produces to Kafka, and their consumers drain the log into…
+//! - [`commit`]: one batch committed exactly once into PostgreSQL, then projected into Redis.
+//! - [`relay`]: committed deltas that did not reach Redis at once are applied from the outbox.
+//! - [`aggregator`]: v1's metrics, recomputed from PostgreSQL on an interval.
+//! - [`reconcile`]: compares Redis with PostgreSQL, and repairs it.
+//! - [`freshness`]: how long an accepted order took to be counted.
 
-pub mod error;
+pub mod aggregator;
+pub mod commit;
 pub mod fault;
 pub mod freshness;
+pub mod ingest;
 pub mod reconcile;
 pub mod relay;
-pub mod v1;
-pub mod v2;
-pub mod v3;
+pub mod sources;
 
-pub use error::IngestError;
+pub use aggregator::{AggregateMode, Aggregator, RunReport};
+pub use commit::{CommitError, CommitStep, Committed, Stopped};
+pub use ingest::{Ingest, IngestError, Receipt};
+pub use sources::{
+    v1_batcher::{BatcherConfig, V1Ingest},
+    v2_stream::{V2Ingest, Worker, WorkerConfig},
+    v3_kafka::{GroupProtocol, KafkaSettings, Processor, ProcessorConfig, V3Ingest},
+};

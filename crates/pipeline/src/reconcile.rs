@@ -8,7 +8,7 @@ use coffee_store::{
 use serde::Serialize;
 use tokio_postgres::IsolationLevel;
 
-use crate::v1;
+use crate::aggregator;
 
 /// One metric that differs: what PostgreSQL says and what Redis holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -43,8 +43,8 @@ async fn expected(
     let fences = projection.fences(version).await?;
     let result = if version == Version::V1 {
         let xmin = postgres::snapshot_xmin(&tx).await?;
-        let to = if fixing { xmin } else { fences.get(v1::SOURCE_NAME).copied().unwrap_or(0) };
-        (postgres::compute_metrics(&tx, version, Some(XidWindow { from: 0, to })).await?, vec![(v1::SOURCE_NAME.to_owned(), to)])
+        let to = if fixing { xmin } else { fences.get(aggregator::SOURCE_NAME).copied().unwrap_or(0) };
+        (postgres::compute_metrics(&tx, version, Some(XidWindow { from: 0, to })).await?, vec![(aggregator::SOURCE_NAME.to_owned(), to)])
     } else {
         let truth = postgres::compute_metrics(&tx, version, None).await?;
         let prefix = format!("{version}:");

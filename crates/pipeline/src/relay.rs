@@ -18,9 +18,11 @@ use crate::freshness;
 /// Applies `entry` (just committed by its writer). Records the freshness of `orders`, the
 /// orders it counts, when it is applied here. `Ok` means Redis now holds the entry (applied
 /// now, before, or by draining a gap first): the writer passes its seq as `applied_upto` to
-/// its next [`postgres::commit_batch`], which deletes it from the outbox.
-pub async fn apply_committed(pool: &PgPool, projection: &Projection, entry: &OutboxEntry, orders: &[Order]) -> anyhow::Result<()> {
-    match projection.apply(entry).await? {
+/// its next [`postgres::commit_batch`], which deletes it from the outbox. The outcome says
+/// which of the three it was.
+pub async fn apply_committed(pool: &PgPool, projection: &Projection, entry: &OutboxEntry, orders: &[Order]) -> anyhow::Result<Applied> {
+    let applied = projection.apply(entry).await?;
+    match applied {
         Applied::Applied => {
             let now = Utc::now();
             for o in orders {
@@ -33,7 +35,7 @@ pub async fn apply_committed(pool: &PgPool, projection: &Projection, entry: &Out
             drain(pool, projection, &entry.source).await?;
         }
     }
-    Ok(())
+    Ok(applied)
 }
 
 /// Refuses to start a writer whose Redis projection is ahead of PostgreSQL.

@@ -3,15 +3,14 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use coffee_pipeline::{
-    v1::{BatcherConfig, V1Ingest},
-    v2::{self, V2Ingest},
-    v3::{self, V3Ingest},
+    BatcherConfig, Ingest, KafkaSettings, V1Ingest, V2Ingest, V3Ingest,
+    sources::{v2_stream, v3_kafka},
 };
 use coffee_store::{Projection, postgres, redis as store_redis};
 use tokio::{net::TcpListener, task::JoinSet};
 
 use crate::{
-    AppState, Services, Settings,
+    AppState, ServerConfig, Services,
     dashboard::{Hub, HubTask},
     routes, telemetry,
 };
@@ -28,13 +27,13 @@ impl Application {
     /// Connects to PostgreSQL (creating the database and running migrations) and Redis, starts
     /// the v1 batcher and binds the listener. Kafka is not needed to start: v3 answers 503
     /// until the broker does.
-    pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+    pub async fn build(settings: &ServerConfig) -> anyhow::Result<Application> {
         let prometheus = telemetry::prometheus();
-        let catalog = Arc::new(settings.load_catalog()?);
+        let catalog = Arc::clone(&settings.catalog);
         let pool = postgres::connect(&settings.database_url, settings.pg_pool).await?;
         postgres::migrate(&pool).await?;
         let mut redis = store_redis::connect(&settings.redis_url).await?;
-        v2::ensure_group(&mut redis, &settings.namespace).await?;
+        v2_stream::ensure_group(&mut redis, &settings.namespace).await?;
         let projection = Projection::new(redis.clone(), &settings.namespace);
         let (dashboard, hub_task) = Hub::start(projection.clone(), &settings.redis_url).await?;
         let (v1, v1_writers) = V1Ingest::start(pool.clone(), BatcherConfig { queue: settings.v1_queue, ..Default::default() });
@@ -43,7 +42,8 @@ impl Application {
         let topic_task = tokio::spawn(create_topic_when_reachable(settings.kafka.clone()));
         let listener = bind(settings.listen)?;
         let in_flight = Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight));
-        let state = AppState::new(Services { catalog, pool, projection, v1, v2, v3: Some(v3), prometheus, in_flight, dashboard });
+        let paths: [Arc<dyn Ingest>; 3] = [Arc::new(v1), Arc::new(v2), Arc::new(v3.clone())];
+        let state = AppState::new(Services { catalog, pool, projection, paths, v3, prometheus, in_flight, dashboard });
         Ok(Application { listener, state, v1_writers, topic_task, hub_task })
     }
 
@@ -59,7 +59,7 @@ impl Application {
     /// they wait for, and flushes the Kafka producer. Acknowledged orders are never dropped.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Application { listener, state, mut v1_writers, topic_task, hub_task } = self;
-        let v3 = state.v3.clone();
+        let paths = state.paths.clone();
         // Dashboard sockets are upgraded connections the graceful shutdown does not wait for:
         // stopping the hub closes them (1001) as soon as shutdown begins.
         let hub = state.dashboard.clone();
@@ -80,13 +80,15 @@ impl Application {
         axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown).await?;
         hub_task.join().await;
         topic_task.abort();
-        // The router (and with it every V1Ingest handle) is gone: the writers drain and stop.
+        // Acknowledgements still in flight (v3's producer) are waited for; then the router is
+        // gone and dropping `paths` drops the last V1Ingest handle: the writers drain and stop.
+        for path in &paths {
+            path.close().await;
+        }
+        drop(paths);
         let drained = tokio::time::timeout(Duration::from_secs(8), async { while v1_writers.join_next().await.is_some() {} }).await;
         if drained.is_err() {
             tracing::error!("v1 writers did not finish within 8 s");
-        }
-        if let Some(v3) = v3 {
-            tokio::task::spawn_blocking(move || v3.flush(Duration::from_secs(2))).await?;
         }
         Ok(())
     }
@@ -106,10 +108,10 @@ fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Creates the v3 topic as soon as the broker answers; `up` must start without it.
-async fn create_topic_when_reachable(kafka: v3::KafkaSettings) {
+async fn create_topic_when_reachable(kafka: KafkaSettings) {
     let mut delay = Duration::from_millis(500);
     loop {
-        match v3::ensure_topic(&kafka, &kafka.topic, kafka.partitions).await {
+        match v3_kafka::ensure_topic(&kafka, &kafka.topic, kafka.partitions).await {
             Ok(()) => return,
             Err(e) => tracing::debug!(error = %e, "v3 topic not created yet"),
         }

@@ -9,5 +9,5 @@ mod state;
 pub mod telemetry;
 
 pub use app::Application;
-pub use config::Settings;
+pub use config::ServerConfig;
 pub use state::{AppState, Services};

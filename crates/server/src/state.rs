@@ -1,7 +1,8 @@
 use std::sync::Arc;
 
 use coffee_core::Catalog;
-use coffee_pipeline::{v1::V1Ingest, v2::V2Ingest, v3::V3Ingest};
+use coffee_core::Version;
+use coffee_pipeline::{Ingest, V3Ingest};
 use coffee_store::{PgPool, Projection};
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -30,14 +31,26 @@ pub struct Services {
     pub catalog: Arc<Catalog>,
     pub pool: PgPool,
     pub projection: Projection,
-    pub v1: V1Ingest,
-    pub v2: V2Ingest,
-    /// None when the process was started without Kafka.
-    pub v3: Option<V3Ingest>,
+    /// The ingestion paths, in [`Version`] order.
+    pub paths: [Arc<dyn Ingest>; 3],
+    /// v3's producer once more, for the readiness check of the broker.
+    pub v3: V3Ingest,
     pub prometheus: PrometheusHandle,
     /// Order requests in flight, across all versions. When none is left the API answers 503
     /// at once instead of queueing without bound.
     pub in_flight: Arc<tokio::sync::Semaphore>,
     /// The live dashboard's fan-out (one Redis subscription per process).
     pub dashboard: Hub,
+}
+
+impl Services {
+    /// The path that takes orders of `version`.
+    pub fn path(&self, version: Version) -> &dyn Ingest {
+        let i = match version {
+            Version::V1 => 0,
+            Version::V2 => 1,
+            Version::V3 => 2,
+        };
+        self.paths[i].as_ref()
+    }
 }

@@ -1,3 +1,5 @@
+//! One module per role; each takes its arguments from [`crate::config`].
+
 pub mod aggregate;
 pub mod migrate;
 pub mod processor;
@@ -6,25 +8,17 @@ pub mod serve;
 pub mod up;
 pub mod worker;
 
-/// Connects the two sinks the background roles share.
-pub async fn sinks(settings: &coffee_server::Settings) -> anyhow::Result<(coffee_store::PgPool, coffee_store::Projection)> {
-    let pool = coffee_store::postgres::connect(&settings.database_url, settings.pg_pool).await?;
+use crate::config::{Metrics, Services};
+
+/// Connects the two sinks the background roles share, migrating the database first.
+pub async fn sinks(services: &Services) -> anyhow::Result<(coffee_store::PgPool, coffee_store::Projection)> {
+    let pool = coffee_store::postgres::connect(&services.database_url, services.pg_pool).await?;
     coffee_store::postgres::migrate(&pool).await?;
-    let redis = coffee_store::redis::connect(&settings.redis_url).await?;
-    Ok((pool, coffee_store::Projection::new(redis, &settings.namespace)))
+    let redis = coffee_store::redis::connect(&services.redis_url).await?;
+    Ok((pool, coffee_store::Projection::new(redis, &services.namespace)))
 }
 
-/// The metrics listener of a role without an API.
-#[derive(clap::Args, Clone)]
-pub struct MetricsArgs {
-    /// Serve this process's Prometheus metrics (`GET /metrics`) on this address, e.g.
-    /// `127.0.0.1:9105`. Off by default: only this process knows its batch sizes, flush
-    /// latency, lag and the freshness of the orders it counts.
-    #[arg(long, env = "COFFEE_RT_METRICS_LISTEN")]
-    pub metrics_listen: Option<std::net::SocketAddr>,
-}
-
-impl MetricsArgs {
+impl Metrics {
     /// Starts the listener if one was asked for; it stops with `shutdown`.
     pub async fn start(&self, shutdown: tokio_util::sync::CancellationToken) -> anyhow::Result<()> {
         if let Some(addr) = self.metrics_listen {

@@ -1,14 +1,11 @@
-use coffee_server::{Application, Settings};
+use coffee_server::Application;
 
-#[derive(clap::Args)]
-pub struct Args {
-    #[command(flatten)]
-    pub settings: Settings,
-}
+use crate::config::{ServeArgs, server_config};
 
-pub async fn run(args: Args) -> anyhow::Result<()> {
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = crate::shutdown::on_signal();
-    let app = Application::build(&args.settings).await?;
-    println!("coffee-rt serving on http://{}:{}/", args.settings.listen.ip(), app.port());
+    let config = server_config(&args.services, &args.kafka, &args.http)?;
+    let app = Application::build(&config).await?;
+    println!("coffee-rt serving on http://{}:{}/", config.listen.ip(), app.port());
     app.run_until(shutdown.cancelled_owned()).await
 }

@@ -74,7 +74,7 @@ async fn a_repeated_order_id_succeeds_and_counts_once() {
         assert_eq!(body["order_id"], o2["order_id"]);
     }
     let (stop, task) =
-        crate::v2_path::start_worker(&env, coffee_pipeline::v2::WorkerConfig::new("w1"), env.pool().await, env.projection().await);
+        crate::v2_path::start_worker(&env, coffee_pipeline::WorkerConfig::new("w1"), env.pool().await, env.projection().await);
     assert!(wait_until(std::time::Duration::from_secs(10), || async { env.total_orders(Version::V2).await >= 1 }).await);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(env.rows(Version::V2).await, 1);
@@ -106,7 +106,7 @@ async fn health_endpoints_answer() {
 #[tokio::test(flavor = "multi_thread")]
 async fn overload_is_refused_with_503_and_retry_after_not_queued() {
     let mut env = TestEnv::new();
-    env.settings.max_in_flight = 0;
+    env.config.max_in_flight = 0;
     let app = env.spawn_app().await;
     for version in ["v1", "v2", "v3"] {
         let (status, body) = app.post(version, &order(0)).await;

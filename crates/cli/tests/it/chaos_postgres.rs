@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use coffee_core::Version;
-use coffee_pipeline::v2::WorkerConfig;
+use coffee_pipeline::WorkerConfig;
 
 use crate::{support::*, v2_path::start_worker};
 

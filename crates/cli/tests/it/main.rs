@@ -7,9 +7,9 @@ mod support;
 
 mod api_validation;
 mod chaos_postgres;
+mod configuration;
 mod reconcile;
 mod restarts;
-mod scaleout;
 mod shutdown;
 mod startup;
 mod v1_path;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use coffee_core::Version;
-use coffee_pipeline::{reconcile::reconcile, v2::WorkerConfig};
+use coffee_pipeline::{WorkerConfig, reconcile::reconcile};
 use redis::AsyncCommands;
 
 use crate::{support::*, v2_path::start_worker};

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use coffee_core::Version;
-use coffee_pipeline::v2::WorkerConfig;
+use coffee_pipeline::WorkerConfig;
 
 use crate::{
     services::{PgCluster, RedisServer},

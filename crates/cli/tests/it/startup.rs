@@ -25,7 +25,7 @@ async fn a_burst_of_new_connections_is_queued_not_dropped() {
     // the kernel must hold them all in the accept queue. With std's backlog of 128 it drops the
     // SYNs beyond it, and those clients retry only a second later.
     let env = TestEnv::new();
-    let app = coffee_server::Application::build(&env.settings).await.expect("app builds");
+    let app = coffee_server::Application::build(&env.config).await.expect("app builds");
     let addr = format!("127.0.0.1:{}", app.port());
     let connects = (0..300).map(|_| tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect(addr.clone())));
     let results = futures::future::join_all(connects).await;

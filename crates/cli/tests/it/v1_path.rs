@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use coffee_core::Version;
-use coffee_pipeline::v1::{AggregateMode, Aggregator};
+use coffee_pipeline::{AggregateMode, Aggregator};
 
 use crate::support::*;
 

@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use coffee_core::{Catalog, Version};
-use coffee_pipeline::v2::{Worker, WorkerConfig};
+use coffee_pipeline::{Worker, WorkerConfig};
 
 use crate::support::*;
 

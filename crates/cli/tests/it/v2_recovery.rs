@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use coffee_core::Version;
-use coffee_pipeline::v2::{GROUP, WorkerConfig};
+use coffee_pipeline::{WorkerConfig, sources::v2_stream::GROUP};
 use coffee_store::Keys;
-use rand::Rng;
+use rand::RngExt;
 use redis::{AsyncCommands, streams::StreamReadOptions};
 
 use crate::{support::*, v2_path::start_worker};

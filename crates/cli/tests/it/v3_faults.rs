@@ -4,7 +4,7 @@
 use std::{collections::BTreeSet, process::Stdio, time::Duration};
 
 use coffee_core::Version;
-use rand::Rng;
+use rand::RngExt;
 use rdkafka::{
     ClientConfig, Message,
     consumer::{Consumer, StreamConsumer},
@@ -128,7 +128,7 @@ async fn two_processors_split_the_partitions_and_count_exactly() {
 async fn a_malformed_record_lands_in_the_dead_letter_topic() {
     let env = TestEnv::new();
     let app = env.spawn_app().await;
-    coffee_pipeline::v3::ensure_topic(&env.settings.kafka, &env.topic, 4).await.unwrap();
+    coffee_pipeline::sources::v3_kafka::ensure_topic(&env.config.kafka, &env.topic, 4).await.unwrap();
     let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", brokers()).create().unwrap();
     producer
         .send(FutureRecord::to(&env.topic).key("uptown").payload("{definitely not an order"), Timeout::After(Duration::from_secs(5)))
@@ -145,7 +145,7 @@ async fn a_malformed_record_lands_in_the_dead_letter_topic() {
         .set("session.timeout.ms", "6000")
         .create()
         .unwrap();
-    consumer.subscribe(&[&env.settings.kafka.dead_letter_topic()]).unwrap();
+    consumer.subscribe(&[&env.config.kafka.dead_letter_topic()]).unwrap();
     let msg = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await.expect("a dead letter").unwrap();
     assert_eq!(msg.payload(), Some(&b"{definitely not an order"[..]));
     let _ = stop.send(());
@@ -161,7 +161,7 @@ async fn a_malformed_record_lands_in_the_dead_letter_topic() {
 async fn a_broker_killed_mid_stream_loses_and_doubles_no_acknowledged_order() {
     let mut env = TestEnv::new();
     let mut broker = KafkaBroker::start(&env.id).await;
-    env.settings.kafka.brokers = broker.address();
+    env.config.kafka.brokers = broker.address();
     let app = env.spawn_app().await;
     let mut processor = processor(&env, None);
     let first = post_all(&app, "v3", 100, 8).await;

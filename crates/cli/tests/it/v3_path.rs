@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use coffee_core::{Catalog, Version};
-use coffee_pipeline::v3::{Processor, ProcessorConfig};
+use coffee_pipeline::{Processor, ProcessorConfig};
 
 use crate::support::*;
 
@@ -14,7 +14,7 @@ pub fn start_processor(
 ) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
     let p = Processor::new(
         ProcessorConfig::default(),
-        env.settings.kafka.clone(),
+        env.config.kafka.clone(),
         &env.database_url,
         pool,
         projection,

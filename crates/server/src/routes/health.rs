@@ -27,12 +27,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
         redis::cmd("PING").query_async::<String>(&mut conn).await.map_err(|e| e.to_string())?;
         Ok::<_, String>(())
     };
-    let kafka = async {
-        match &state.v3 {
-            Some(v3) => v3.check().await.map_err(|e| e.to_string()),
-            None => Err("not configured".to_owned()),
-        }
-    };
+    let kafka = async { state.v3.check().await.map_err(|e| e.to_string()) };
     let timed = |r: Result<Result<(), String>, tokio::time::error::Elapsed>| match r {
         Ok(Ok(())) => "ok".to_owned(),
         Ok(Err(e)) => format!("error: {e}"),

@@ -8,6 +8,7 @@ use axum::{
 };
 use chrono::Utc;
 use coffee_core::{Order, RawOrder, Version};
+use coffee_pipeline::Receipt;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -35,20 +36,12 @@ pub async fn post_order(
     let order =
         Order::parse(raw, &state.catalog, Utc::now()).map_err(|e| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, e.field, e.message))?;
     let order_id = order.order_id;
-    let status = match version {
-        Version::V1 => {
-            state.v1.submit(order).await?;
-            (StatusCode::CREATED, "created")
-        }
-        Version::V2 => {
-            state.v2.submit(&order).await?;
-            (StatusCode::ACCEPTED, "accepted")
-        }
-        Version::V3 => {
-            let v3 = state.v3.as_ref().ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "v3 is not configured"))?;
-            v3.submit(&order).await?;
-            (StatusCode::ACCEPTED, "accepted")
-        }
+    let path = state.path(version);
+    let receipt = path.receipt();
+    path.submit(order).await?;
+    let status = match receipt {
+        Receipt::Stored => (StatusCode::CREATED, "created"),
+        Receipt::Logged => (StatusCode::ACCEPTED, "accepted"),
     };
     metrics::counter!("coffee_orders_accepted_total", "version" => version.as_str()).increment(1);
     Ok((status.0, Json(Accepted { order_id, version, status: status.1 })))

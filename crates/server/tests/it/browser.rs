@@ -12,7 +12,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::common::TestApp;
+use crate::common::{self, TestApp};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -73,7 +73,7 @@ impl Browser {
 
     /// Opens the dashboard and waits until its socket is live.
     pub async fn open_dashboard(&self, app: &TestApp) {
-        self.client.goto(&format!("{}/", app.base)).await.unwrap();
+        self.client.goto(&format!("{}/", app.address)).await.unwrap();
         self.wait_js("return document.body.dataset.conn === 'live' && !!document.body.dataset.seq", Duration::from_secs(10)).await;
     }
 
@@ -116,7 +116,7 @@ pub fn target_dir() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_shows_a_new_order_within_a_second() {
-    let app = TestApp::spawn(None).await;
+    let app = common::spawn(None).await;
     let browser = Browser::start().await;
     browser.open_dashboard(&app).await;
     assert_eq!(browser.text("#version-v2 .orders").await, "0");
@@ -160,7 +160,7 @@ async fn the_page_shows_a_new_order_within_a_second() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_reconnects_by_itself_and_shows_it() {
-    let app = TestApp::spawn(None).await;
+    let app = common::spawn(None).await;
     let browser = Browser::start().await;
     browser.open_dashboard(&app).await;
     // A server restart: the page sees its socket close, says so, and comes back by itself.

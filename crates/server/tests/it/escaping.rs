@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::{browser::Browser, common::TestApp};
+use crate::{browser::Browser, common};
 
 const EVIL_DRINK: &str = "<img src=x onerror=alert(1)>";
 const EVIL_STORE: &str = "<script>alert(2)</script>&amp;";
@@ -17,7 +17,7 @@ async fn markup_in_catalog_names_renders_as_text() {
     let catalog = dir.join("evil.toml");
     let toml = format!("drinks = [{:?}, \"latte\"]\nstores = [{:?}, \"uptown\"]\n", EVIL_DRINK, EVIL_STORE);
     std::fs::write(&catalog, toml).unwrap();
-    let app = TestApp::spawn(Some(&catalog)).await;
+    let app = common::spawn(Some(&catalog)).await;
 
     let mut ws = app.ws().await;
     ws.next_snapshot(Duration::from_secs(5)).await.unwrap();

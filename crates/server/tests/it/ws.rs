@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::common::{Frame, TestApp, total};
+use crate::common::{self, Frame, total};
 
 /// Reads until `quiet` passes without any snapshot (heartbeats allowed), at most `max`.
 async fn drain(ws: &mut crate::common::WsClient, quiet: Duration, max: Duration) {
@@ -21,7 +21,7 @@ async fn drain(ws: &mut crate::common::WsClient, quiet: Duration, max: Duration)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_gets_a_frame_after_an_order_and_none_while_nothing_changes() {
-    let app = TestApp::spawn(None).await;
+    let app = common::spawn(None).await;
     let mut ws = app.ws().await;
 
     let first = ws.next_snapshot(Duration::from_secs(5)).await.expect("a snapshot on connect");
@@ -71,13 +71,13 @@ async fn a_client_gets_a_frame_after_an_order_and_none_while_nothing_changes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bursts_are_coalesced_to_about_ten_pushes_a_second() {
-    let app = TestApp::spawn(None).await;
+    let app = common::spawn(None).await;
     let mut ws = app.ws().await;
     ws.next_snapshot(Duration::from_secs(5)).await.expect("a snapshot on connect");
 
     let n = 200;
     let poster = {
-        let (base, http) = (app.base.clone(), app.http.clone());
+        let (base, http) = (app.address.clone(), app.client.clone());
         tokio::spawn(async move {
             for i in 0..n {
                 let body =
@@ -110,7 +110,7 @@ async fn bursts_are_coalesced_to_about_ten_pushes_a_second() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sockets_are_closed_going_away_when_the_server_stops() {
-    let app = TestApp::spawn(None).await;
+    let app = common::spawn(None).await;
     let mut a = app.ws().await;
     let mut b = app.ws().await;
     a.next_snapshot(Duration::from_secs(5)).await.unwrap();

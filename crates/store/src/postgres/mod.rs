@@ -1,12 +1,16 @@
-//! PostgreSQL: connection pool, migrations, batched idempotent inserts, the outbox and the
-//! GROUP BY queries the aggregator and `reconcile` share.
+//! PostgreSQL: connection pool, migrations, batched idempotent inserts, the outbox, writers'
+//! positions, the GROUP BY queries the aggregator and `reconcile` share, and scratch databases.
 
 mod aggregate;
 mod connect;
 mod orders;
 mod outbox;
+mod positions;
+mod scratch;
 
 pub use aggregate::{XidWindow, acceptance_ages, compute_metrics, snapshot_xmin};
 pub use connect::{PgPool, connect, create_database_if_missing, migrate};
 pub use orders::insert_orders;
-pub use outbox::{Committed, OutboxEntry, commit_batch, delete_outbox, pending_outbox, position};
+pub use outbox::{Committed, OutboxEntry, commit_batch, delete_outbox, pending_outbox};
+pub use positions::{log_offsets, log_offsets_once, position};
+pub use scratch::{ScratchDatabase, with_dbname};

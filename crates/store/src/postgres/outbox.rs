@@ -28,12 +28,6 @@ pub struct Committed {
     pub skipped_by_offset: usize,
 }
 
-/// Where a source stands: its last outbox seq and last committed log offset.
-pub async fn position<C: GenericClient>(client: &C, source: &str) -> Result<(i64, Option<i64>), tokio_postgres::Error> {
-    let row = client.query_opt("SELECT seq, log_offset FROM sink_positions WHERE source = $1", &[&source]).await?;
-    Ok(row.map(|r| (r.get(0), r.get(1))).unwrap_or((0, None)))
-}
-
 /// Commits one batch for `source` in a single transaction: the new orders, the delta they make
 /// (in the outbox) and the source's position.
 ///

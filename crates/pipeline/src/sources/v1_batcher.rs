@@ -14,7 +14,7 @@ use tokio::{
     task::JoinSet,
 };
 
-use crate::IngestError;
+use crate::{Ingest, IngestError, Receipt};
 
 #[derive(Debug, Clone)]
 pub struct BatcherConfig {
@@ -49,9 +49,16 @@ impl V1Ingest {
         }
         (V1Ingest { tx }, tasks)
     }
+}
+
+#[async_trait::async_trait]
+impl Ingest for V1Ingest {
+    fn receipt(&self) -> Receipt {
+        Receipt::Stored
+    }
 
     /// Resolves once the order is committed (or could not be).
-    pub async fn submit(&self, order: Order) -> Result<(), IngestError> {
+    async fn submit(&self, order: Order) -> Result<(), IngestError> {
         let (reply, done) = oneshot::channel();
         self.tx.try_send((order, reply)).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => IngestError::QueueFull,

@@ -3,7 +3,7 @@ use coffee_store::Keys;
 use redis::{AsyncCommands, aio::ConnectionManager, streams::StreamMaxlen};
 
 use super::ORDER_FIELD;
-use crate::IngestError;
+use crate::{Ingest, IngestError, Receipt};
 
 /// The consumer group every v2 worker joins.
 pub const GROUP: &str = "order-workers";
@@ -21,8 +21,16 @@ impl V2Ingest {
     pub fn new(conn: ConnectionManager, namespace: &str, maxlen: usize) -> V2Ingest {
         V2Ingest { conn, stream: Keys::stream(namespace), maxlen }
     }
+}
 
-    pub async fn submit(&self, order: &Order) -> Result<(), IngestError> {
+#[async_trait::async_trait]
+impl Ingest for V2Ingest {
+    fn receipt(&self) -> Receipt {
+        Receipt::Logged
+    }
+
+    /// Resolves once XADD returned: the order is in the stream.
+    async fn submit(&self, order: Order) -> Result<(), IngestError> {
         let json = serde_json::to_string(&order.to_record()).expect("record serialises");
         let mut conn = self.conn.clone();
         let _: String = conn

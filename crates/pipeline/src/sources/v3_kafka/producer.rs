@@ -7,7 +7,7 @@ use rdkafka::{
 };
 
 use super::KafkaSettings;
-use crate::IngestError;
+use crate::{Ingest, IngestError, Receipt};
 
 /// Produces accepted v3 orders. The API answers 202 only after the broker acknowledged the
 /// record: idempotent producer, `acks=all`, keyed by store (one store's orders stay in order).
@@ -34,18 +34,6 @@ impl V3Ingest {
         Ok(V3Ingest { producer, topic: settings.topic.clone() })
     }
 
-    pub async fn submit(&self, order: &Order) -> Result<(), IngestError> {
-        let payload = serde_json::to_vec(&order.to_record()).expect("record serialises");
-        let record = FutureRecord::to(&self.topic).key(order.store.as_bytes()).payload(&payload);
-        match tokio::time::timeout(Duration::from_millis(1500), self.producer.send(record, Timeout::After(Duration::from_millis(200))))
-            .await
-        {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err((e, _))) => Err(IngestError::unavailable("kafka", e)),
-            Err(_) => Err(IngestError::unavailable("kafka", "no acknowledgement within 1.5 s")),
-        }
-    }
-
     /// Whether the broker answers a metadata request for the topic.
     pub async fn check(&self) -> anyhow::Result<()> {
         let producer = self.producer.clone();
@@ -58,9 +46,30 @@ impl V3Ingest {
         })
         .await?
     }
+}
 
-    /// Waits for in-flight records at shutdown.
-    pub fn flush(&self, within: Duration) {
-        let _ = self.producer.flush(Timeout::After(within));
+#[async_trait::async_trait]
+impl Ingest for V3Ingest {
+    fn receipt(&self) -> Receipt {
+        Receipt::Logged
+    }
+
+    /// Resolves once the broker acknowledged the record (all in-sync replicas).
+    async fn submit(&self, order: Order) -> Result<(), IngestError> {
+        let payload = serde_json::to_vec(&order.to_record()).expect("record serialises");
+        let record = FutureRecord::to(&self.topic).key(order.store.as_bytes()).payload(&payload);
+        match tokio::time::timeout(Duration::from_millis(1500), self.producer.send(record, Timeout::After(Duration::from_millis(200))))
+            .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err((e, _))) => Err(IngestError::unavailable("kafka", e)),
+            Err(_) => Err(IngestError::unavailable("kafka", "no acknowledgement within 1.5 s")),
+        }
+    }
+
+    /// Waits up to 2 s for records still in flight.
+    async fn close(&self) {
+        let producer = self.producer.clone();
+        let _ = tokio::task::spawn_blocking(move || producer.flush(Timeout::After(Duration::from_secs(2)))).await;
     }
 }

@@ -8,27 +8,22 @@ use rdkafka::{
 };
 
 /// Where the broker is and which topic carries v3 orders.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone)]
 pub struct KafkaSettings {
     /// Kafka bootstrap servers (Apache Kafka, Redpanda or a managed Kafka).
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     pub brokers: String,
 
-    /// Topic of v3 orders; created with `--partitions` partitions when missing.
-    #[arg(long, env = "KAFKA_TOPIC", default_value = "orders")]
+    /// Topic of v3 orders; created with `partitions` partitions when missing.
     pub topic: String,
 
     /// Consumer group of the v3 processors.
-    #[arg(long = "group", env = "KAFKA_GROUP", default_value = "coffee-processors")]
     pub group: String,
 
     /// Partitions of a topic this process creates: the most processors that can share the work.
-    #[arg(long, env = "KAFKA_PARTITIONS", default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..))]
     pub partitions: i32,
 
     /// Replicas of each partition of a topic this process creates: 1 on a single broker, 3 on
     /// a production cluster (with the brokers' `min.insync.replicas=2`, so `acks=all` means two copies).
-    #[arg(long, env = "KAFKA_REPLICATION_FACTOR", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
     pub replication_factor: i32,
 
     /// How long the v3 producer holds a record to batch it with others (`linger.ms`): the
@@ -36,8 +31,21 @@ pub struct KafkaSettings {
     /// ones. 1 ms measured best overall: 0 ms halves p50 at 1,000/s but costs ~20 % more CPU
     /// per order at 10,000/s; librdkafka's default 5 ms breaks 5 ms p99 at 1,000/s
     /// (docs/PERFORMANCE.md).
-    #[arg(long = "producer-linger", env = "COFFEE_RT_V3_LINGER", default_value = "1ms", value_parser = humantime::parse_duration)]
     pub producer_linger: std::time::Duration,
+}
+
+impl Default for KafkaSettings {
+    /// A local broker, and the names the deployment's configuration defaults to.
+    fn default() -> Self {
+        KafkaSettings {
+            brokers: "127.0.0.1:9092".into(),
+            topic: "orders".into(),
+            group: "coffee-processors".into(),
+            partitions: 4,
+            replication_factor: 1,
+            producer_linger: Duration::from_millis(1),
+        }
+    }
 }
 
 impl KafkaSettings {

@@ -1,16 +1,14 @@
 //! The v2 worker: one consumer of the group `order-workers`.
 //!
 //! Life of a batch: XREADGROUP (size cap, or a time cap once the first entry arrived) →
-//! parse (malformed entries go to the dead-letter stream) → one PostgreSQL transaction with
-//! the new orders, their metric delta (outbox) and this consumer's position → the delta applied
-//! to Redis through the fenced Lua script → XACK. A crash anywhere replays the batch: PostgreSQL
-//! skips known ids and only new ones enter a delta; the fence skips deltas Redis already holds.
-//! Nothing is acknowledged before PostgreSQL committed it.
+//! parse (malformed entries go to the dead-letter stream) → the [`CommitStep`] (PostgreSQL, then
+//! the Redis projection) → XACK. Nothing is acknowledged before PostgreSQL committed it, so a
+//! crash anywhere replays the batch, and the commit step makes the replay harmless.
 
 use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
 use coffee_core::{Catalog, Order, OrderRecord, Version};
-use coffee_store::{Keys, PgPool, Projection, postgres, redis::blocking_connection};
+use coffee_store::{Keys, PgPool, Projection, redis::blocking_connection};
 use redis::{
     AsyncCommands, FromRedisValue, Value,
     aio::{ConnectionManager, MultiplexedConnection},
@@ -19,7 +17,10 @@ use redis::{
 use tokio::time::{Instant, sleep};
 
 use super::{GROUP, ORDER_FIELD, dead_letter::dead_letter, ensure_group};
-use crate::{error::is_transient_pg, fault, relay};
+use crate::{
+    commit::{CommitStep, Stopped},
+    relay,
+};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -58,12 +59,10 @@ pub struct Worker {
     projection: Projection,
     catalog: Arc<Catalog>,
     redis_url: String,
-    source: String,
     stream: String,
+    step: CommitStep,
     /// In-process count of failed attempts per entry id, for entries that fail on their own.
     failures: HashMap<String, usize>,
-    /// The last outbox seq this worker saw Redis hold; its next commit deletes up to there.
-    applied: Option<i64>,
 }
 
 enum Outcome {
@@ -74,19 +73,9 @@ enum Outcome {
 
 impl Worker {
     pub fn new(config: WorkerConfig, pool: PgPool, projection: Projection, catalog: Arc<Catalog>, redis_url: &str) -> Worker {
-        let source = format!("v2:{}", config.consumer);
+        let step = CommitStep::new(pool.clone(), projection.clone(), Version::V2, format!("v2:{}", config.consumer));
         let stream = Keys::stream(projection.namespace());
-        Worker {
-            config,
-            pool,
-            projection,
-            catalog,
-            redis_url: redis_url.to_owned(),
-            source,
-            stream,
-            failures: HashMap::new(),
-            applied: None,
-        }
+        Worker { config, pool, projection, catalog, redis_url: redis_url.to_owned(), stream, step, failures: HashMap::new() }
     }
 
     /// Runs until `shutdown` resolves; the batch in hand is finished first.
@@ -162,7 +151,7 @@ impl Worker {
 
     async fn prepare(&self, conn: &mut ConnectionManager) -> anyhow::Result<MultiplexedConnection> {
         ensure_group(conn, self.projection.namespace()).await?;
-        if let Err(e) = relay::drain(&self.pool, &self.projection, &self.source).await {
+        if let Err(e) = relay::drain(&self.pool, &self.projection, self.step.source()).await {
             // Orders keep landing in PostgreSQL; only the projection waits for the repair.
             tracing::error!(error = %e, "v2 outbox not drained");
         }
@@ -224,10 +213,13 @@ impl Worker {
             return Ok(Outcome::Done);
         }
         metrics::histogram!("coffee_batch_size", "stage" => "v2_worker").record(orders.len() as f64);
-        match self.commit(&orders, shutdown).await? {
-            Some(true) => {}
-            Some(false) => return self.isolate(&entries, orders, ids, shutdown).await,
-            None => return Ok(Outcome::Abandoned),
+        match self.step.commit(&orders, None, shutdown).await {
+            Ok(_) => {}
+            Err(Stopped::Refused(e)) => {
+                tracing::warn!(error = %e, "v2 batch refused by PostgreSQL");
+                return self.isolate(&entries, orders, ids, shutdown).await;
+            }
+            Err(Stopped::ShuttingDown) => return Ok(Outcome::Abandoned),
         }
         let _: () = conn
             .xack(&self.stream, GROUP, &ids)
@@ -235,46 +227,6 @@ impl Worker {
             .unwrap_or_else(|e| tracing::warn!(error = %e, "XACK failed; entries will be redelivered and skipped"));
         metrics::histogram!("coffee_flush_duration_seconds", "stage" => "v2_worker").record(started.elapsed().as_secs_f64());
         Ok(Outcome::Done)
-    }
-
-    /// Commits `orders` and applies their delta. `Some(true)` committed, `Some(false)` refused
-    /// by PostgreSQL for the data itself, `None` abandoned at shutdown while PostgreSQL was away.
-    async fn commit(
-        &mut self,
-        orders: &[(Order, Option<i64>)],
-        shutdown: &mut (impl Future<Output = ()> + Unpin),
-    ) -> anyhow::Result<Option<bool>> {
-        let mut backoff = Duration::from_millis(100);
-        let committed = loop {
-            let attempt = async {
-                let mut client = self.pool.get().await.map_err(|e| anyhow::anyhow!("pool: {e}"))?;
-                postgres::commit_batch(&mut client, Version::V2, &self.source, orders, None, self.applied)
-                    .await
-                    .map_err(anyhow::Error::from)
-            };
-            match attempt.await {
-                Ok(c) => break c,
-                Err(e) => {
-                    if let Some(pg) = e.downcast_ref::<tokio_postgres::Error>()
-                        && !is_transient_pg(pg)
-                    {
-                        tracing::warn!(error = %pg, "v2 batch refused by PostgreSQL");
-                        return Ok(Some(false));
-                    }
-                    tracing::warn!(error = %e, "v2 commit failed; retrying");
-                    tokio::select! { _ = &mut *shutdown => return Ok(None), _ = sleep(backoff) => {} }
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
-                }
-            }
-        };
-        fault::after_commit();
-        if let Some(entry) = &committed.entry {
-            match relay::apply_committed(&self.pool, &self.projection, entry, &committed.new_orders).await {
-                Ok(()) => self.applied = Some(entry.seq),
-                Err(e) => tracing::warn!(error = %e, "applying v2 delta failed; the outbox keeps it"),
-            }
-        }
-        Ok(Some(true))
     }
 
     /// A batch PostgreSQL refused: retry entry by entry, so one bad entry cannot hold back the
@@ -288,12 +240,13 @@ impl Worker {
     ) -> anyhow::Result<Outcome> {
         let mut conn = self.projection.connection();
         for (order, id) in orders.into_iter().zip(ids) {
-            match self.commit(std::slice::from_ref(&order), shutdown).await? {
-                Some(true) => {
+            match self.step.commit(std::slice::from_ref(&order), None, shutdown).await {
+                Ok(_) => {
                     let _: () = conn.xack(&self.stream, GROUP, &[&id]).await?;
                     self.failures.remove(&id);
                 }
-                Some(false) => {
+                Err(Stopped::Refused(e)) => {
+                    tracing::warn!(%id, error = %e, "v2 entry refused by PostgreSQL");
                     let n = self.failures.entry(id.clone()).or_default();
                     *n += 1;
                     if *n >= self.config.max_deliveries {
@@ -302,7 +255,7 @@ impl Worker {
                         self.failures.remove(&id);
                     }
                 }
-                None => return Ok(Outcome::Abandoned),
+                Err(Stopped::ShuttingDown) => return Ok(Outcome::Abandoned),
             }
         }
         Ok(Outcome::Done)

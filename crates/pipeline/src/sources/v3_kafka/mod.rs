@@ -4,10 +4,12 @@
 //! The code speaks plain Kafka through librdkafka: the Apache Kafka broker the scripts run
 //! locally, Redpanda or a managed Kafka work alike, chosen by `KAFKA_BROKERS`.
 
-mod processor;
+mod consumer;
+mod dead_letter;
 mod producer;
+mod rebalance;
 mod topic;
 
-pub use processor::{GroupProtocol, Processor, ProcessorConfig, source_of};
+pub use consumer::{GroupProtocol, Processor, ProcessorConfig, source_of};
 pub use producer::V3Ingest;
 pub use topic::{KafkaSettings, delete_topics, ensure_topic};

@@ -7,8 +7,10 @@
 //! - `fence == prev`: applied, and the fence moves to `next`, in the same atomic step;
 //! - anything else: a gap — the caller must first apply what is missing.
 //!
-//! The Redis Lua script `apply_delta.lua` implements exactly this; the property tests here
-//! are the argument that it is correct under any batching and any replay.
+//! The Redis Lua script (`crates/store/src/redis/scripts/project.lua`) implements exactly this.
+//! The property tests of this crate are the argument that the rule is correct under any
+//! batching and any replay; the store's contract test runs the same sequences through the
+//! script on a real Redis and checks that it ends where this model does.
 
 use std::collections::BTreeMap;
 

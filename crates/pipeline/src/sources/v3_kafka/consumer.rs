@@ -22,21 +22,28 @@ use std::{
 use coffee_core::{Catalog, Order, OrderRecord, Version};
 use coffee_store::{PgPool, Projection, postgres};
 use rdkafka::{
-    ClientContext, Message, Offset, TopicPartitionList,
-    consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer},
-    message::{Header, OwnedHeaders, OwnedMessage},
-    producer::{FutureProducer, FutureRecord},
-    types::RDKafkaRespErr,
+    Message,
+    consumer::{Consumer, StreamConsumer},
+    message::OwnedMessage,
+    producer::FutureProducer,
     util::Timeout,
 };
 use tokio::time::{Instant, sleep};
 
-use super::{KafkaSettings, ensure_topic};
-use crate::{error::is_transient_pg, fault, relay};
+use super::{
+    KafkaSettings,
+    dead_letter::dead_letter,
+    ensure_topic,
+    rebalance::{Context, Rebalanced},
+};
+use crate::{
+    commit::{CommitStep, Stopped},
+    relay,
+};
 
 /// Which consumer-group protocol the processors speak. `Consumer` is the default: the whole
 /// v3 suite (kills, two processors, broker restart) passes on it with Kafka 4.1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupProtocol {
     /// The classic protocol: the client-side assignor, eager rebalances (every member stops
     /// and rejoins), and the client's own session timeout.
@@ -45,6 +52,18 @@ pub enum GroupProtocol {
     /// joining or leaving moves only the partitions that change hands. Session timeout and
     /// heartbeat are the broker's settings (`group.consumer.session.timeout.ms`).
     Consumer,
+}
+
+impl std::str::FromStr for GroupProtocol {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "classic" => Ok(GroupProtocol::Classic),
+            "consumer" => Ok(GroupProtocol::Consumer),
+            other => Err(format!("unknown group protocol {other:?} (classic or consumer)")),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -86,109 +105,6 @@ pub fn source_of(topic: &str, partition: i32) -> String {
     format!("v3:{topic}:{partition}")
 }
 
-/// Rebalance hook: positions new partitions at the offset PostgreSQL holds.
-struct Context {
-    database_url: String,
-    topic: String,
-    events: Mutex<Vec<Rebalanced>>,
-}
-
-enum Rebalanced {
-    Assigned(Vec<i32>),
-    Revoked(Vec<i32>),
-}
-
-impl ClientContext for Context {}
-
-impl ConsumerContext for Context {
-    fn rebalance(&self, base: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
-        match err {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-                let positions = self.positions_blocking(&partitions);
-                for p in &partitions {
-                    let offset = match positions.get(p) {
-                        Some(last) => Offset::Offset(last + 1),
-                        None => Offset::Beginning,
-                    };
-                    tpl.set_partition_offset(&self.topic, *p, offset).expect("partition from this list");
-                }
-                tracing::info!(?partitions, "v3 partitions assigned; resuming from PostgreSQL's offsets");
-                // The cooperative protocol (KIP-848's, or cooperative-sticky) hands over only
-                // the partitions that change owner; eager rebalances replace the whole set.
-                let done = match base.rebalance_protocol() {
-                    RebalanceProtocol::Cooperative => base.incremental_assign(tpl),
-                    _ => base.assign(tpl),
-                };
-                if let Err(e) = done {
-                    tracing::error!(error = %e, "assign failed");
-                }
-                self.events.lock().expect("events").push(Rebalanced::Assigned(partitions));
-            }
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-                tracing::info!(?partitions, "v3 partitions revoked");
-                let done = match base.rebalance_protocol() {
-                    RebalanceProtocol::Cooperative => base.incremental_unassign(tpl),
-                    _ => base.unassign(),
-                };
-                if let Err(e) = done {
-                    tracing::error!(error = %e, "unassign failed");
-                }
-                self.events.lock().expect("events").push(Rebalanced::Revoked(partitions));
-            }
-            other => tracing::error!(?other, "rebalance error"),
-        }
-    }
-}
-
-impl Context {
-    /// librdkafka calls the rebalance hook synchronously from the poll, so the lookup runs on a
-    /// thread of its own with its own connection; rebalances are rare. Retries until
-    /// PostgreSQL answers: starting a partition anywhere else could skip or double records.
-    fn positions_blocking(&self, partitions: &[i32]) -> HashMap<i32, i64> {
-        let url = self.database_url.clone();
-        let sources: Vec<(i32, String)> = partitions.iter().map(|p| (*p, source_of(&self.topic, *p))).collect();
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-                rt.block_on(async {
-                    let mut delay = Duration::from_millis(200);
-                    loop {
-                        match read_positions(&url, &sources).await {
-                            Ok(p) => return p,
-                            Err(e) => {
-                                tracing::warn!(error = %e, "reading v3 positions failed; retrying");
-                                sleep(delay).await;
-                                delay = (delay * 2).min(Duration::from_secs(2));
-                            }
-                        }
-                    }
-                })
-            })
-            .join()
-            .expect("positions thread")
-        })
-    }
-}
-
-async fn read_positions(url: &str, sources: &[(i32, String)]) -> anyhow::Result<HashMap<i32, i64>> {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-    let task = tokio::spawn(conn);
-    let names: Vec<&str> = sources.iter().map(|(_, s)| s.as_str()).collect();
-    let rows =
-        client.query("SELECT source, log_offset FROM sink_positions WHERE source = ANY($1) AND log_offset IS NOT NULL", &[&names]).await?;
-    task.abort();
-    let mut out = HashMap::new();
-    for r in rows {
-        let source: String = r.get(0);
-        if let Some((p, _)) = sources.iter().find(|(_, s)| *s == source) {
-            out.insert(*p, r.get::<_, i64>(1));
-        }
-    }
-    Ok(out)
-}
-
 /// One partition's open window.
 #[derive(Default)]
 struct Window {
@@ -205,9 +121,8 @@ pub struct Processor {
     pool: PgPool,
     projection: Projection,
     catalog: Arc<Catalog>,
-    /// Per partition, the last outbox seq Redis was seen to hold; the partition's next commit
-    /// deletes the outbox up to there.
-    applied: Mutex<HashMap<i32, i64>>,
+    /// Each partition is a writer of its own, with its own commit step.
+    steps: HashMap<i32, CommitStep>,
 }
 
 impl Processor {
@@ -219,11 +134,11 @@ impl Processor {
         projection: Projection,
         catalog: Arc<Catalog>,
     ) -> Processor {
-        Processor { config, kafka, database_url: database_url.to_owned(), pool, projection, catalog, applied: Mutex::default() }
+        Processor { config, kafka, database_url: database_url.to_owned(), pool, projection, catalog, steps: HashMap::new() }
     }
 
     /// Runs until `shutdown`; open windows are flushed first. Waits for the broker if it is away.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         tokio::pin!(shutdown);
         loop {
             let ready = async {
@@ -324,24 +239,13 @@ impl Processor {
             Ok(order) => w.orders.push((order, Some(m.offset()))),
             Err(reason) => {
                 tracing::warn!(partition = m.partition(), offset = m.offset(), %reason, "dead-lettering malformed v3 record");
-                let headers = OwnedHeaders::new()
-                    .insert(Header { key: "reason", value: Some(reason.as_str()) })
-                    .insert(Header { key: "source", value: Some(&format!("{}:{}:{}", m.topic(), m.partition(), m.offset())) });
-                let topic = self.kafka.dead_letter_topic();
-                let mut record = FutureRecord::to(&topic).payload(m.payload().unwrap_or_default()).headers(headers);
-                if let Some(k) = m.key() {
-                    record = record.key(k);
-                }
-                dead.send(record, Timeout::After(Duration::from_secs(5)))
-                    .await
-                    .map_err(|(e, _)| anyhow::anyhow!("dead-letter produce: {e}"))?;
-                metrics::counter!("coffee_dead_letters_total", "version" => "v3").increment(1);
+                dead_letter(dead, &self.kafka.dead_letter_topic(), m, &reason).await?;
             }
         }
         Ok(())
     }
 
-    async fn flush_due(&self, windows: &mut HashMap<i32, Window>, all: bool) -> anyhow::Result<()> {
+    async fn flush_due(&mut self, windows: &mut HashMap<i32, Window>, all: bool) -> anyhow::Result<()> {
         let due: Vec<i32> = windows
             .iter()
             .filter(|(_, w)| {
@@ -357,37 +261,21 @@ impl Processor {
         Ok(())
     }
 
-    /// One PostgreSQL transaction and one Redis script call for a partition's window.
-    async fn flush(&self, partition: i32, w: Window) -> anyhow::Result<()> {
+    /// One PostgreSQL transaction and one Redis script call for a partition's window. A window
+    /// PostgreSQL refuses for its data stops the processor: skipping it would lose orders.
+    async fn flush(&mut self, partition: i32, w: Window) -> anyhow::Result<()> {
         let started = std::time::Instant::now();
-        let source = source_of(&self.kafka.topic, partition);
-        let mut delay = Duration::from_millis(100);
-        let applied = self.applied.lock().expect("applied").get(&partition).copied();
-        let committed = loop {
-            let attempt = async {
-                let mut client = self.pool.get().await.map_err(|e| anyhow::anyhow!("pool: {e}"))?;
-                postgres::commit_batch(&mut client, Version::V3, &source, &w.orders, w.upto, applied).await.map_err(anyhow::Error::from)
-            };
-            match attempt.await {
-                Ok(c) => break c,
-                Err(e) => {
-                    if let Some(pg) = e.downcast_ref::<tokio_postgres::Error>() {
-                        anyhow::ensure!(is_transient_pg(pg), "v3 window refused by PostgreSQL: {pg}");
-                    }
-                    tracing::warn!(error = %e, "v3 commit failed; retrying");
-                    sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                }
-            }
-        };
-        fault::after_commit();
-        if let Some(entry) = &committed.entry {
-            match relay::apply_committed(&self.pool, &self.projection, entry, &committed.new_orders).await {
-                Ok(()) => {
-                    self.applied.lock().expect("applied").insert(partition, entry.seq);
-                }
-                Err(e) => tracing::warn!(error = %e, "applying v3 delta failed; the outbox keeps it"),
-            }
+        let (pool, projection) = (&self.pool, &self.projection);
+        let step = self
+            .steps
+            .entry(partition)
+            .or_insert_with(|| CommitStep::new(pool.clone(), projection.clone(), Version::V3, source_of(&self.kafka.topic, partition)));
+        // Retried until PostgreSQL answers, even at shutdown: the window is committed or, if
+        // the process dies first, re-read from PostgreSQL's offset by the next owner.
+        match step.commit(&w.orders, w.upto, &mut std::future::pending()).await {
+            Ok(_) => {}
+            Err(Stopped::Refused(e)) => anyhow::bail!("v3 window refused by PostgreSQL: {e}"),
+            Err(Stopped::ShuttingDown) => unreachable!("a pending future never resolves"),
         }
         metrics::histogram!("coffee_batch_size", "stage" => "v3_window").record(w.orders.len() as f64);
         metrics::histogram!("coffee_flush_duration_seconds", "stage" => "v3_window").record(started.elapsed().as_secs_f64());

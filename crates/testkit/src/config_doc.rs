@@ -1,0 +1,64 @@
+//! Renders clap definitions as the tables of `docs/CONFIGURATION.md`: one table per program,
+//! one row per flag, naming the subcommands that take it. A test compares the file with this
+//! rendering, so the document cannot drift from the code.
+
+use std::collections::BTreeMap;
+
+use clap::{ArgAction, Command};
+
+/// One program's table. Flags shared by several subcommands appear once.
+pub fn render(program: &Command) -> String {
+    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+    collect(program, "", &mut rows);
+    let mut out = format!("## `{}`\n\n", program.get_name());
+    if let Some(about) = program.get_about() {
+        out.push_str(&format!("{about}.\n\n"));
+    }
+    out.push_str("| flag | environment | default | used by | meaning |\n|---|---|---|---|---|\n");
+    let mut rows: Vec<Row> = rows.into_values().collect();
+    rows.sort_by(|a, b| a.env.is_none().cmp(&b.env.is_none()).then_with(|| a.env.cmp(&b.env)).then_with(|| a.flag.cmp(&b.flag)));
+    for r in rows {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            r.flag,
+            r.env.map(|e| format!("`{e}`")).unwrap_or_default(),
+            r.default.map(|d| format!("`{d}`")).unwrap_or_default(),
+            r.used_by.join(", "),
+            r.help.replace('|', "\\|"),
+        ));
+    }
+    out
+}
+
+struct Row {
+    flag: String,
+    env: Option<String>,
+    default: Option<String>,
+    used_by: Vec<String>,
+    help: String,
+}
+
+fn collect(cmd: &Command, path: &str, rows: &mut BTreeMap<String, Row>) {
+    for sub in cmd.get_subcommands() {
+        let path = if path.is_empty() { sub.get_name().to_owned() } else { format!("{path} {}", sub.get_name()) };
+        collect(sub, &path, rows);
+    }
+    if path.is_empty() {
+        return;
+    }
+    for arg in cmd.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        if matches!(arg.get_action(), ArgAction::Help | ArgAction::HelpShort | ArgAction::HelpLong | ArgAction::Version) {
+            continue;
+        }
+        let defaults: Vec<String> = arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
+        let row = rows.entry(format!("--{long}")).or_insert_with(|| Row {
+            flag: format!("--{long}"),
+            env: arg.get_env().map(|e| e.to_string_lossy().into_owned()),
+            default: (!defaults.is_empty()).then(|| defaults.join(",")).filter(|d| !d.is_empty()),
+            used_by: Vec::new(),
+            help: arg.get_long_help().or(arg.get_help()).map(|h| h.to_string().replace('\n', " ")).unwrap_or_default(),
+        });
+        row.used_by.push(format!("`{path}`"));
+    }
+}
