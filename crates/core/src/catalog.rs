@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 /// The drinks and stores an order may name. Loaded from a TOML file
-/// (`drinks = [...]`, `stores = [...]`) or the seeds' defaults.
+/// (`drinks = [...]`, `stores = [...]`) or the built-in café's defaults (the ones the design papers use).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Catalog {

@@ -1,10 +1,11 @@
 //! PostgreSQL: the schema, bulk COPY of a data set in, and the rebuild-time
 //! COPY of all holdings and orders out. Binary COPY both ways: no text
-//! parsing, and the whole table streams through one statement.
+//! parsing, and the whole table streams through one statement. Throw-away
+//! databases (bench, tests) are `coffee_store::postgres::ScratchDatabase`.
 
 use crate::dataset::DataSet;
 use crate::model::{Holding, Order, PositionEvent, Price, Side};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use futures::{StreamExt, pin_mut};
 use tokio_postgres::binary_copy::{BinaryCopyInWriter, BinaryCopyOutStream};
 use tokio_postgres::types::Type;
@@ -31,37 +32,6 @@ pub async fn connect(url: &str) -> Result<Client> {
         }
     });
     Ok(client)
-}
-
-/// Replaces the database name of a URL (for creating/dropping databases).
-pub fn with_database(url: &str, db: &str) -> Result<String> {
-    let (base, rest) = url.rsplit_once('/').context("database url needs a /dbname")?;
-    let query = rest.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
-    Ok(format!("{base}/{db}{query}"))
-}
-
-pub fn database_name(url: &str) -> Result<String> {
-    let (_, rest) = url.rsplit_once('/').context("database url needs a /dbname")?;
-    Ok(rest.split('?').next().unwrap_or_default().to_string())
-}
-
-/// Drops and recreates the database named in `url`, via the `postgres` db.
-pub async fn recreate_database(url: &str) -> Result<()> {
-    let db = database_name(url)?;
-    if db.is_empty() || !db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        bail!("refusing odd database name {db:?}");
-    }
-    let admin = connect(&with_database(url, "postgres")?).await?;
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await?;
-    admin.batch_execute(&format!("CREATE DATABASE {db}")).await?;
-    Ok(())
-}
-
-pub async fn drop_database(url: &str) -> Result<()> {
-    let db = database_name(url)?;
-    let admin = connect(&with_database(url, "postgres")?).await?;
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await?;
-    Ok(())
 }
 
 pub async fn create_schema(client: &Client) -> Result<()> {

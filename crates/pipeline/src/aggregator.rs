@@ -1,7 +1,7 @@
 //! The v1 aggregator: metrics recomputed from PostgreSQL with GROUP BY, written to Redis.
 //!
 //! `Full` recomputes everything and overwrites the projection with absolute values; its cost
-//! grows with the table, which is exactly the breaking point the seeds predict. `Incremental`
+//! grows with the table, which is exactly the breaking point the design papers predict. `Incremental`
 //! aggregates only the rows committed since the last run: the window is bounded by snapshot
 //! xmins (see [`coffee_store::postgres::XidWindow`]) and the new bound is stored as the fence
 //! of source `aggregator` in the same Lua call that adds the delta, so a crash never counts a

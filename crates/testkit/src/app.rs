@@ -104,8 +104,8 @@ impl TestApp {
 
     /// Stops this server but keeps its world for [`Stopped::start_again`] on the same port.
     pub async fn stop_only(mut self) -> Stopped {
-        self.shut_down().await;
         let roles = if self.roles.is_empty() { Roles::ApiOnly } else { Roles::Background };
+        self.shut_down().await;
         Stopped { env: self.env.take().expect("an app started by TestApp::up"), port: self.port, roles }
     }
 

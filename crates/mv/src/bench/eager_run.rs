@@ -3,12 +3,12 @@
 //! to a producer.
 
 use super::pace::{Pacer, histogram, percentiles_ms};
-use super::report::{RateRun, StrategyResult};
+use super::result::{RateRun, StrategyResult};
 use super::state::{Built, build};
 use super::{BenchArgs, Strategy, command_line, rss};
+use crate::config::SourceArgs;
 use crate::dataset::{DataSet, PAPER_UPDATES_PER_S};
 use crate::eager::{AccountChange, EagerEngine};
-use crate::sources::SourceArgs;
 use anyhow::{Result, ensure};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};

@@ -5,13 +5,13 @@
 //! includes it.
 
 use super::pace::{Pacer, histogram, percentiles_ms};
-use super::report::{RateRun, StrategyResult};
+use super::result::{RateRun, StrategyResult};
 use super::state::{Built, build};
 use super::{BenchArgs, Strategy, command_line, rss};
 use crate::api::{self, AppState, RebuildStats};
+use crate::config::SourceArgs;
 use crate::dataset::{DataSet, PAPER_UPDATES_PER_S};
 use crate::lazy::{LazyEngine, Overview};
-use crate::sources::SourceArgs;
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use hdrhistogram::Histogram;

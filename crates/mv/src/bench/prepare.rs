@@ -1,14 +1,15 @@
-//! Puts the data set where the strategies rebuild from: PostgreSQL (below
-//! full scale) and fresh topics holding the opening prices and a stream of
-//! intraday position changes.
+//! Puts the data set where the strategies rebuild from: the scratch database
+//! (below full scale) and fresh topics holding the opening prices and a
+//! stream of intraday position changes; and removes both afterwards.
 
 use super::BenchArgs;
+use crate::config::SourceArgs;
 use crate::dataset::{DataSet, splitmix64};
 use crate::kafka;
 use crate::model::{Order, PositionEvent, Price, Side};
 use crate::pg;
-use crate::sources::SourceArgs;
 use anyhow::Result;
+use coffee_store::postgres::ScratchDatabase;
 use futures::{StreamExt, TryStreamExt};
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
@@ -37,8 +38,7 @@ pub fn position_event(ds: &DataSet, k: u64) -> PositionEvent {
 pub async fn run(args: &BenchArgs, ds: &DataSet, src: &SourceArgs) -> Result<()> {
     if args.uses_postgres() {
         let t = Instant::now();
-        pg::recreate_database(&src.database_url).await?;
-        let mut client = pg::connect(&src.database_url).await?;
+        let mut client = pg::connect(&src.services.database_url).await?;
         pg::create_schema(&client).await?;
         pg::copy_in_dataset(&mut client, ds).await?;
         tracing::info!(
@@ -50,7 +50,7 @@ pub async fn run(args: &BenchArgs, ds: &DataSet, src: &SourceArgs) -> Result<()>
     }
     let t = Instant::now();
     src.ensure_topics().await?;
-    let producer = kafka::bulk_producer(&src.brokers)?;
+    let producer = kafka::bulk_producer(&src.services.brokers)?;
     let p = &producer;
     futures::stream::iter(ds.initial_prices().collect::<Vec<_>>())
         .map(|u| async move { kafka::send_price(p, &src.price_topic, &u).await })
@@ -67,16 +67,19 @@ pub async fn run(args: &BenchArgs, ds: &DataSet, src: &SourceArgs) -> Result<()>
 }
 
 /// Best effort: a failed cleanup must not hide the results.
-pub async fn cleanup(args: &BenchArgs, src: &SourceArgs) {
-    if let Ok(admin) = kafka::base_config(&src.brokers).create::<AdminClient<DefaultClientContext>>()
+pub async fn cleanup(args: &BenchArgs, src: &SourceArgs, db: Option<&ScratchDatabase>) {
+    if let Ok(admin) = kafka::base_config(&src.services.brokers).create::<AdminClient<DefaultClientContext>>()
         && let Err(e) = admin.delete_topics(&[&src.price_topic, &src.position_topic], &AdminOptions::new()).await
     {
         tracing::warn!("deleting bench topics: {e}");
     }
-    if args.uses_postgres()
-        && !args.keep_db
-        && let Err(e) = pg::drop_database(&src.database_url).await
-    {
-        tracing::warn!("dropping bench database: {e:#}");
+    match db {
+        Some(db) if args.keep_db => tracing::info!(database = db.name(), "bench database kept"),
+        Some(db) => {
+            if let Err(e) = db.drop_now().await {
+                tracing::warn!("dropping bench database: {e:#}");
+            }
+        }
+        None => {}
     }
 }

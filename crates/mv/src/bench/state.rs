@@ -3,9 +3,10 @@
 //! topic replay.
 
 use super::BenchArgs;
+use crate::config::SourceArgs;
 use crate::model::{PositionEvent, PriceUpdate};
 use crate::pg::Sizes;
-use crate::sources::{self, SourceArgs};
+use crate::sources;
 use anyhow::Result;
 use std::time::Instant;
 

@@ -1,25 +1,24 @@
 //! The bench path at a tiny scale, in process: PostgreSQL, topics, both
 //! strategies, the WebSocket clients and the report renderer all run.
 
-use super::common::{TestDb, require_broker};
+use super::common::{PG_SERVER, require_broker};
 use clap::Parser;
-use coffee_mv::bench::{self, BenchArgs, report};
-
-#[derive(Parser)]
-struct Wrap {
-    #[command(flatten)]
-    args: BenchArgs,
-}
+use coffee_mv::Cli;
+use coffee_mv::bench::{self, report};
+use coffee_mv::config::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_runs_both_strategies_at_tiny_scale() {
     let brokers = require_broker();
-    let db = TestDb::new().await;
-    let mut args = Wrap::parse_from(["bench", "--scale", "0.001", "--duration-s", "0.6", "--saturation-s", "0.2"]).args;
-    args.database_url = db.url.clone();
-    args.brokers = brokers;
+    let Command::Bench(mut args) =
+        Cli::parse_from(["coffee-mv", "bench", "--scale", "0.001", "--duration-s", "0.6", "--saturation-s", "0.2"]).command
+    else {
+        unreachable!("parsed as bench")
+    };
+    // The bench creates (and drops) a scratch database of its own on this server.
+    args.services.database_url = PG_SERVER.into();
+    args.services.brokers = brokers;
     args.position_events = 300;
-    args.keep_db = true; // TestDb drops it
     let results = bench::run_in_process(&args).await.unwrap();
     assert_eq!(results.len(), 2);
     for r in &results {

@@ -4,6 +4,9 @@
 use coffee_mv::model::{AccountId, InstrumentId, Order, OrderId, PositionEvent, Price, PriceUpdate, Qty};
 use coffee_mv::pg;
 use coffee_mv::valuation::{Totals, holding_mv, order_mv};
+use coffee_store::postgres::ScratchDatabase;
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -11,6 +14,12 @@ pub fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     format!("{prefix}_{}_{}_{}", std::process::id(), nanos, N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Best effort: a test's topics go when it ends.
+pub async fn delete_topics(brokers: &str, topics: &[&str]) {
+    let admin = coffee_mv::kafka::base_config(brokers).create::<AdminClient<DefaultClientContext>>().unwrap();
+    let _ = admin.delete_topics(topics, &AdminOptions::new()).await;
 }
 
 pub fn brokers() -> String {
@@ -27,31 +36,28 @@ pub fn require_broker() -> String {
     b
 }
 
-pub const PG_BASE: &str = "postgres://coffee:coffee@127.0.0.1:5432/postgres";
+/// The test PostgreSQL server; any database on it names the server.
+pub const PG_SERVER: &str = "postgres://coffee:coffee@127.0.0.1:5432/postgres";
 
-/// A database of its own, dropped when the guard goes away.
+/// A database of its own with the mv schema, dropped when the guard goes away.
 pub struct TestDb {
     pub url: String,
+    db: ScratchDatabase,
 }
 
 impl TestDb {
     pub async fn new() -> TestDb {
-        let url = pg::with_database(PG_BASE, &unique("mv_test")).unwrap();
-        pg::recreate_database(&url).await.expect("PostgreSQL at 127.0.0.1:5432 is required");
+        let db = ScratchDatabase::create(PG_SERVER, "coffee_mv_test_").await.expect("PostgreSQL at 127.0.0.1:5432 is required");
+        let url = db.url();
         let c = pg::connect(&url).await.unwrap();
         pg::create_schema(&c).await.unwrap();
-        TestDb { url }
+        TestDb { url, db }
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let url = self.url.clone();
-        // Own thread and runtime: Drop cannot await, and may run inside one.
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(pg::drop_database(&url))
-        })
-        .join();
+        self.db.drop_blocking();
     }
 }
 

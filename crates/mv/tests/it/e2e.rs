@@ -2,15 +2,15 @@
 //! served engine → HTTP and WebSocket; then a restart rebuilds the same
 //! state from PostgreSQL and the topics.
 
-use super::common::{Reference, TestDb, require_broker, unique};
+use super::common::{Reference, TestDb, delete_topics, require_broker, unique};
 use coffee_mv::api::Health;
+use coffee_mv::config::{Services, SourceArgs};
 use coffee_mv::dataset::DataSet;
 use coffee_mv::kafka;
 use coffee_mv::lazy::Overview;
 use coffee_mv::model::{Holding, PositionEvent, Price, PriceUpdate};
 use coffee_mv::pg;
 use coffee_mv::serve;
-use coffee_mv::sources::SourceArgs;
 use futures::{SinkExt, StreamExt};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -88,8 +88,7 @@ async fn broker_to_websocket_and_restart() {
     let mut client = pg::connect(&db.url).await.unwrap();
     pg::copy_in_dataset(&mut client, &ds).await.unwrap();
     let src = SourceArgs {
-        database_url: db.url.clone(),
-        brokers: brokers.clone(),
+        services: Services { database_url: db.url.clone(), brokers: brokers.clone() },
         price_topic: unique("mv.e2e.prices"),
         position_topic: unique("mv.e2e.positions"),
         partitions: 4,
@@ -176,6 +175,5 @@ async fn broker_to_websocket_and_restart() {
     assert_eq!(after.price_version, 6);
     server.stop().await;
 
-    let admin = kafka::base_config(&brokers).create::<rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>>().unwrap();
-    let _ = admin.delete_topics(&[&src.price_topic, &src.position_topic], &rdkafka::admin::AdminOptions::new()).await;
+    delete_topics(&brokers, &[&src.price_topic, &src.position_topic]).await;
 }

@@ -1,14 +1,14 @@
 //! Strategy A as a service through the broker: prices and position events
 //! in, exactly one correct account change per affected account out.
 
-use super::common::{Reference, TestDb, require_broker, unique};
+use super::common::{Reference, TestDb, delete_topics, require_broker, unique};
+use coffee_mv::config::{EagerArgs, Services, SourceArgs};
 use coffee_mv::dataset::DataSet;
 use coffee_mv::eager::AccountChange;
-use coffee_mv::eager_service::{EagerArgs, serve_eager};
+use coffee_mv::eager_service::serve_eager;
 use coffee_mv::kafka::{self, TopicReplay};
 use coffee_mv::model::{Holding, PositionEvent, Price, PriceUpdate};
 use coffee_mv::pg;
-use coffee_mv::sources::SourceArgs;
 use std::time::Duration;
 
 async fn next_change(out: &mut TopicReplay) -> AccountChange {
@@ -25,8 +25,7 @@ async fn eager_service_emits_one_change_per_account() {
     pg::copy_in_dataset(&mut client, &ds).await.unwrap();
     let args = EagerArgs {
         sources: SourceArgs {
-            database_url: db.url.clone(),
-            brokers: brokers.clone(),
+            services: Services { database_url: db.url.clone(), brokers: brokers.clone() },
             price_topic: unique("mv.e2ea.prices"),
             position_topic: unique("mv.e2ea.positions"),
             partitions: 4,
@@ -88,8 +87,5 @@ async fn eager_service_emits_one_change_per_account() {
 
     stop.send(()).unwrap();
     service.await.unwrap().unwrap();
-    let admin = kafka::base_config(&brokers).create::<rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>>().unwrap();
-    let _ = admin
-        .delete_topics(&[&args.sources.price_topic, &args.sources.position_topic, &args.output_topic], &rdkafka::admin::AdminOptions::new())
-        .await;
+    delete_topics(&brokers, &[&args.sources.price_topic, &args.sources.position_topic, &args.output_topic]).await;
 }

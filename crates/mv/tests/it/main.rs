@@ -9,4 +9,5 @@ mod e2e;
 mod e2e_eager;
 mod pg_copy;
 mod props;
+mod sigterm;
 mod valuation;
