@@ -1,31 +1,56 @@
-//! coffee-lab: the load lab that finds where each coffee-rt ingestion path breaks.
+//! coffee-lab: the load lab that finds where each coffee-rt ingestion path breaks. Its own
+//! binary, `coffee-lab`, beside the product's `coffee-rt`.
 //!
-//! * [`load`] — an open-loop load generator (`coffee-rt load ...`).
-//! * [`sweep`] — steps the offered rate per path until it breaks (`coffee-rt bench sweep ...`)
-//!   and writes `docs/SCALE.md` with SVG plots.
-//! * [`aggregator`] — the v1 aggregator's full-recompute time against table size
-//!   (`coffee-rt bench aggregator`, and part of the sweep).
-//! * [`ceilings`] — raw limits of the parts on this machine (PostgreSQL, Redis, Kafka, HTTP),
-//!   so each path can be reported as a fraction of its real limit.
+//! From the flags to the report:
+//! * [`config`]: every flag and environment variable ([`Cli`]).
+//! * [`load`]: the open-loop load generator (`coffee-lab load`) and the lab's HTTP client.
+//! * [`ceilings`]: raw limits of the parts on this machine (PostgreSQL, Redis, Kafka, HTTP), so
+//!   each path can be reported as a fraction of its real limit.
+//! * [`sweep`]: steps the offered rate per path until it breaks (`coffee-lab bench sweep`).
+//! * [`aggregator_bench`]: the v1 aggregator's full recompute against table size
+//!   (`coffee-lab bench aggregator`, and part of the sweep).
+//! * [`scale_out`]: `coffee-rt processor` instances draining a backlog (`bench scale-out`).
+//! * [`backlog_bench`]: one processor in this process draining a backlog (`bench backlog`).
+//! * [`dashboard_bench`]: WebSocket clients of the live dashboard (`bench ws`).
+//! * [`results`]: what the benches measured, as data. [`report`] renders it (SCALE.md, the SVG
+//!   plots, the tables); the results never import the report, nor the runners.
+//! * Around them: [`procs`] (the one reader of /proc), [`children`] (`coffee-rt` child
+//!   processes), [`scratch`] (scratch names and Redis keys), [`order`], [`prom`], [`oha`],
+//!   [`machine`], [`api_version`].
 //!
-//! Pure logic (schedule, percentiles, Prometheus parsing, break detection) has no IO and is
-//! unit tested; IO lives in small modules around it.
+//! Pure logic (schedule, percentiles, Prometheus parsing, break detection, verdicts) has no IO
+//! and is unit tested; IO lives in small modules around it.
 
-pub mod aggregator;
+pub mod aggregator_bench;
 pub mod api_version;
+pub mod backlog_bench;
 pub mod ceilings;
-pub mod freshness;
+pub mod children;
+pub mod config;
+pub mod dashboard_bench;
 pub mod load;
+pub mod machine;
 pub mod oha;
 pub mod order;
-pub mod plot;
 pub mod procs;
 pub mod prom;
 pub mod report;
+pub mod results;
+pub mod scale_out;
+pub mod scratch;
 pub mod sweep;
 
 pub use api_version::ApiVersion;
-pub use load::{LoadArgs, run_load};
-pub use report::LoadReport;
+pub use config::{BenchCommand, Cli, Command};
 
-pub use sweep::{BenchCommand, SweepArgs, run_bench, run_sweep};
+/// Run one `coffee-lab` command.
+pub async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Load(args) => load::load_command(args).await,
+        Command::Bench(BenchCommand::Sweep(args)) => sweep::sweep_command(args).await,
+        Command::Bench(BenchCommand::Aggregator(args)) => aggregator_bench::aggregator_command(args).await,
+        Command::Bench(BenchCommand::ScaleOut(args)) => scale_out::scale_out_command(args).await,
+        Command::Bench(BenchCommand::Ws(args)) => dashboard_bench::ws_command(args).await,
+        Command::Bench(BenchCommand::Backlog(args)) => backlog_bench::backlog_command(args).await,
+    }
+}

@@ -6,22 +6,9 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use serde::Serialize;
 
 use crate::ApiVersion;
-
-/// What oha measured at one rate.
-#[derive(Debug, Clone, Serialize)]
-pub struct OhaRun {
-    pub version: ApiVersion,
-    pub offered_rate: f64,
-    pub connections: usize,
-    pub achieved_rate: f64,
-    pub success_rate: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
-}
+use crate::results::sweep::OhaRun;
 
 /// Run `oha` (the binary at `oha`) against `version`'s order route for `duration` at `rate`
 /// with `connections`, after a warm-up of `warmup` at the same rate that no figure includes.

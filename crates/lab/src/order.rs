@@ -1,8 +1,9 @@
 //! A realistic order mix, so the server sees the spread of drinks, stores and prices a café
 //! would post, not one constant body that a cache or branch predictor could flatter.
 
-use rand::Rng;
+use coffee_core::{Catalog, RawOrder};
 use rand::distr::{Distribution, weighted::WeightedIndex};
+use rand::{Rng, RngExt, SeedableRng};
 use serde::Serialize;
 
 /// Drink menu: name, weight in the mix, price range in cents (inclusive).
@@ -24,6 +25,21 @@ pub struct Order {
     pub timestamp: String,
 }
 
+impl Order {
+    /// This order as the API accepts it now: the real [`coffee_core::Order::parse`] of its JSON
+    /// fields, so that what a ceiling writes is what the server would write.
+    pub fn accepted(&self, catalog: &Catalog) -> coffee_core::Order {
+        let raw = RawOrder {
+            order_id: Some(self.order_id.to_string()),
+            drink: self.drink.to_string(),
+            store: self.store.to_string(),
+            price: serde_json::Number::from_f64(self.price).expect("a finite price"),
+            timestamp: self.timestamp.clone(),
+        };
+        coffee_core::Order::parse(raw, catalog, chrono::Utc::now()).expect("the mix draws orders the API accepts")
+    }
+}
+
 /// Draws orders from the weighted mix. Cheap to clone; one per load worker.
 #[derive(Debug, Clone)]
 pub struct OrderMix {
@@ -38,6 +54,12 @@ impl Default for OrderMix {
             stores: WeightedIndex::new(STORES.iter().map(|s| s.1)).expect("static weights"),
         }
     }
+}
+
+/// A fast, independently seeded generator for one task's draws (the lab's only use of `rand`
+/// besides the mix itself).
+pub fn rng() -> rand::rngs::SmallRng {
+    rand::rngs::SmallRng::from_rng(&mut rand::rng())
 }
 
 impl OrderMix {
@@ -66,7 +88,6 @@ impl OrderMix {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
     use std::collections::HashMap;
 
     #[test]
@@ -84,6 +105,18 @@ mod tests {
             assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
             let id: uuid::Uuid = v["order_id"].as_str().unwrap().parse().unwrap();
             assert_eq!(id.get_version_num(), 7);
+        }
+    }
+
+    #[test]
+    fn every_drawn_order_is_one_the_api_accepts() {
+        let (mix, catalog) = (OrderMix::default(), Catalog::default());
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for _ in 0..2000 {
+            let o = mix.next_order(&mut rng);
+            let accepted = o.accepted(&catalog);
+            assert_eq!((accepted.order_id, accepted.drink.as_str(), accepted.store.as_str()), (o.order_id, o.drink, o.store));
+            assert_eq!(accepted.price.0, (o.price * 100.0).round() as i64);
         }
     }
 

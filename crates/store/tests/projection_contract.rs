@@ -83,8 +83,5 @@ proptest! {
 }
 
 async fn delete_namespace(mut conn: redis::aio::ConnectionManager, namespace: &str) {
-    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{namespace}*")).query_async(&mut conn).await.unwrap_or_default();
-    if !keys.is_empty() {
-        let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
-    }
+    coffee_store::redis::delete_prefix(&mut conn, namespace).await.expect("namespace deleted");
 }

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use clap::{ArgAction, Command};
 
-/// One program's table. Flags shared by several subcommands appear once.
+/// One program's table. A flag that several subcommands share, with the same meaning and
+/// default, appears once.
 pub fn render(program: &Command) -> String {
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
     collect(program, "", &mut rows);
@@ -52,13 +53,12 @@ fn collect(cmd: &Command, path: &str, rows: &mut BTreeMap<String, Row>) {
             continue;
         }
         let defaults: Vec<String> = arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
-        let row = rows.entry(format!("--{long}")).or_insert_with(|| Row {
-            flag: format!("--{long}"),
-            env: arg.get_env().map(|e| e.to_string_lossy().into_owned()),
-            default: (!defaults.is_empty()).then(|| defaults.join(",")).filter(|d| !d.is_empty()),
-            used_by: Vec::new(),
-            help: arg.get_long_help().or(arg.get_help()).map(|h| h.to_string().replace('\n', " ")).unwrap_or_default(),
-        });
+        let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+        let default = (!defaults.is_empty()).then(|| defaults.join(",")).filter(|d| !d.is_empty());
+        let help = arg.get_long_help().or(arg.get_help()).map(|h| h.to_string().replace('\n', " ")).unwrap_or_default();
+        // A flag that means something else in another subcommand gets a row of its own.
+        let key = format!("--{long}\u{0}{env:?}\u{0}{default:?}\u{0}{help}");
+        let row = rows.entry(key).or_insert_with(|| Row { flag: format!("--{long}"), env, default, used_by: Vec::new(), help });
         row.used_by.push(format!("`{path}`"));
     }
 }

@@ -148,11 +148,6 @@ impl Drop for TestEnv {
 
 /// Deletes every key of a namespace.
 pub(crate) async fn delete_namespace(redis_url: &str, namespace: &str) -> redis::RedisResult<()> {
-    let client = redis::Client::open(redis_url)?;
-    let mut c = client.get_multiplexed_async_connection().await?;
-    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{namespace}*")).query_async(&mut c).await?;
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL").arg(keys).query_async(&mut c).await?;
-    }
-    Ok(())
+    let mut conn = coffee_store::redis::connect(redis_url).await?;
+    coffee_store::redis::delete_prefix(&mut conn, namespace).await.map(drop)
 }

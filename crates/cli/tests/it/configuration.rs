@@ -18,7 +18,7 @@ beside it. The names are `COFFEE_RT_*`, plus the ecosystem's `DATABASE_URL`, `RE
 #[test]
 fn the_configuration_document_is_up_to_date() {
     let mut expected = INTRO.to_owned();
-    for program in [coffee_rt::Cli::command(), coffee_mv::Cli::command()] {
+    for program in [coffee_rt::Cli::command(), coffee_lab::Cli::command(), coffee_mv::Cli::command()] {
         expected.push_str(&coffee_testkit::config_doc::render(&program));
         expected.push('\n');
     }

@@ -10,43 +10,12 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use serde::Serialize;
 
-use super::Ceiling;
 use crate::load::build_report;
-use crate::load::engine::{self, ConnectionModel, LoadPlan};
+use crate::load::engine::{self, LoadPlan};
 use crate::procs::{ProcSampler, SELF_NAME};
-
-/// One step of the calibration.
-#[derive(Debug, Clone, Serialize)]
-pub struct CalibrationStep {
-    pub offered: f64,
-    pub achieved: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    pub errors: u64,
-    /// CPU of the load generator (this process) per request sent, µs.
-    pub generator_cpu_us_per_request: Option<f64>,
-    /// CPU of the server (`coffee-rt`) per request, µs.
-    pub server_cpu_us_per_request: Option<f64>,
-}
-
-/// The calibration: the ceiling, and every step that led to it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Calibration {
-    pub ceiling: Ceiling,
-    pub model: ConnectionModel,
-    pub steps: Vec<CalibrationStep>,
-}
-
-impl Calibration {
-    /// The generator's CPU per request, median over the steps that held.
-    pub fn generator_cpu_us_per_request(&self) -> Option<f64> {
-        let mut v: Vec<f64> = self.steps.iter().filter(|s| s.errors == 0).filter_map(|s| s.generator_cpu_us_per_request).collect();
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied()
-    }
-}
+use crate::results::ceilings::{Calibration, CalibrationStep, Ceiling};
+use crate::results::load::ConnectionModel;
 
 /// Step `rates` (ascending) against `url` (the full URL that accepts an order POST) for `step`
 /// each, after `warmup`; stop at the first rate that is not held. The ceiling is the achieved

@@ -4,18 +4,18 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use coffee_pipeline::KafkaSettings;
+use coffee_pipeline::sources::v3_kafka::{delete_topics, ensure_topic};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use rand::SeedableRng;
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::time::Instant;
 
-use super::{Ceiling, CeilingOpts, scratch_suffix};
-use crate::order::OrderMix;
+use super::CeilingOpts;
+use crate::order::{self, OrderMix};
+use crate::results::ceilings::Ceiling;
 
 /// Partitions of the scratch topic (the seeds' v3 used 4).
 const PARTITIONS: i32 = 4;
@@ -23,24 +23,15 @@ const PARTITIONS: i32 = 4;
 /// Measure acknowledged produces against `brokers`, e.g. `127.0.0.1:9092`.
 /// `opts.batch` is how many messages each producer task keeps awaiting delivery.
 pub async fn produce_ceiling(brokers: &str, opts: CeilingOpts) -> anyhow::Result<Ceiling> {
+    let topic = format!("coffee-lab-scratch-{}", crate::scratch::suffix());
+    let kafka = KafkaSettings { brokers: brokers.to_string(), topic: topic.clone(), ..KafkaSettings::default() };
+    ensure_topic(&kafka, &topic, PARTITIONS).await.with_context(|| format!("cannot reach the Kafka broker at {brokers}"))?;
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", brokers).set("message.timeout.ms", "15000").set("socket.timeout.ms", "10000");
-    let admin: AdminClient<DefaultClientContext> = cfg.create().context("create Kafka admin client")?;
-    let topic = format!("coffee-lab-scratch-{}", scratch_suffix());
-    let admin_opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let created = admin
-        .create_topics(&[NewTopic::new(&topic, PARTITIONS, TopicReplication::Fixed(1))], &admin_opts)
-        .await
-        .with_context(|| format!("cannot reach the Kafka broker at {brokers}"))?;
-    for r in created {
-        r.map_err(|(t, e)| anyhow::anyhow!("create topic {t}: {e}"))?;
-    }
     let result = measure(&cfg, &topic, opts).await;
-    let deleted = admin.delete_topics(&[&topic], &admin_opts).await;
+    let deleted = delete_topics(&kafka, &[topic]).await;
     let ceiling = result?;
-    for r in deleted.context("delete scratch topic")? {
-        r.map_err(|(t, e)| anyhow::anyhow!("delete topic {t}: {e}"))?;
-    }
+    deleted.context("delete scratch topic")?;
     Ok(ceiling)
 }
 
@@ -85,7 +76,7 @@ async fn measure(cfg: &ClientConfig, topic: &str, opts: CeilingOpts) -> anyhow::
 
 async fn produce_until(producer: FutureProducer, topic: String, window: usize, deadline: Instant) -> anyhow::Result<u64> {
     let mix = OrderMix::default();
-    let mut rng = rand::rngs::SmallRng::from_rng(&mut rand::rng());
+    let mut rng = order::rng();
     let mut pending = FuturesUnordered::new();
     let mut delivered = 0u64;
     while Instant::now() < deadline {

@@ -11,26 +11,6 @@ pub mod redis;
 
 use std::time::Duration;
 
-use serde::Serialize;
-
-/// One measured ceiling.
-#[derive(Debug, Clone, Serialize)]
-pub struct Ceiling {
-    /// e.g. `postgres_insert`.
-    pub name: String,
-    /// Items per second (rows, entries, messages or requests).
-    pub per_second: f64,
-    pub unit: String,
-    /// Items completed during the measurement.
-    pub items: u64,
-    pub seconds: f64,
-    /// How it was measured (batch size, concurrency, target), for SCALE.md.
-    pub method: String,
-    /// True when the part was never driven to its limit (the highest step still held), so
-    /// the number is only a lower bound.
-    pub lower_bound: bool,
-}
-
 /// How hard and how long to push a part.
 #[derive(Debug, Clone, Copy)]
 pub struct CeilingOpts {
@@ -45,24 +25,4 @@ impl Default for CeilingOpts {
     fn default() -> Self {
         Self { duration: Duration::from_secs(10), batch: 1000, concurrency: 2 }
     }
-}
-
-impl Ceiling {
-    fn new(name: &str, unit: &str, items: u64, elapsed: Duration, method: String) -> Self {
-        let seconds = elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
-        Self {
-            name: name.into(),
-            per_second: (items as f64 / seconds).round(),
-            unit: unit.into(),
-            items,
-            seconds: (seconds * 1000.0).round() / 1000.0,
-            method,
-            lower_bound: false,
-        }
-    }
-}
-
-/// A short random suffix for scratch names, so concurrent runs never share scratch space.
-pub(crate) fn scratch_suffix() -> String {
-    format!("{}_{:08x}", std::process::id(), rand::random::<u32>())
 }

@@ -2,11 +2,11 @@
 //! Entries carry the same fields as an order, so the server pays the same per-entry cost.
 
 use anyhow::Context;
-use rand::SeedableRng;
 use tokio::time::Instant;
 
-use super::{Ceiling, CeilingOpts, scratch_suffix};
-use crate::order::OrderMix;
+use super::CeilingOpts;
+use crate::order::{self, OrderMix};
+use crate::results::ceilings::Ceiling;
 
 /// Approximate cap on the scratch stream (`MAXLEN ~`), so a long measurement cannot fill
 /// the memory of a Redis that keeps nothing on disk; trimming whole nodes is cheap.
@@ -16,7 +16,7 @@ const MAXLEN: usize = 200_000;
 pub async fn xadd_ceiling(url: &str, opts: CeilingOpts) -> anyhow::Result<Ceiling> {
     let client = redis::Client::open(url).with_context(|| format!("bad Redis URL {url}"))?;
     let mut conn = client.get_multiplexed_async_connection().await.with_context(|| format!("cannot connect to Redis at {url}"))?;
-    let key = format!("coffee-lab:scratch:{}", scratch_suffix());
+    let key = format!("coffee-lab:scratch:{}", crate::scratch::suffix());
     let start = Instant::now();
     let deadline = start + opts.duration;
     let mut tasks = Vec::new();
@@ -50,7 +50,7 @@ pub async fn xadd_ceiling(url: &str, opts: CeilingOpts) -> anyhow::Result<Ceilin
 
 async fn xadd_until(mut conn: redis::aio::MultiplexedConnection, key: String, batch: usize, deadline: Instant) -> anyhow::Result<u64> {
     let mix = OrderMix::default();
-    let mut rng = rand::rngs::SmallRng::from_rng(&mut rand::rng());
+    let mut rng = order::rng();
     let mut entries = 0u64;
     while Instant::now() < deadline {
         let mut pipe = redis::pipe();

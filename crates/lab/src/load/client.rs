@@ -1,16 +1,23 @@
-//! A lean HTTP/1.1 client: hyper-util's pooled legacy client with nothing on top.
+//! The lab's one HTTP client, lean HTTP/1.1 on hyper with nothing on top, in two forms:
 //!
-//! Chosen over reqwest after measuring both against the same local server on the same
-//! 2 cores (see `examples/client_bench.rs`): reqwest wraps this same client and adds URL
-//! parsing, header maps and a boxed body per request, costing rate we need for the server.
+//! * [`HttpClient`]: hyper-util's pooled client, for everything but the load itself (reading
+//!   `/metrics`, warming connections up, the dashboard bench's orders).
+//! * [`Connection`]: one keep-alive connection owned by one task, which is how the load engine
+//!   sends (as wrk2 and oha do: see `engine.rs` for why).
+//!
+//! Chosen over reqwest after measuring both against the same local server on the same 2 cores:
+//! reqwest wraps this same client and adds URL parsing, header maps and a boxed body per
+//! request, costing rate the server needs on a machine the generator shares with it.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, StatusCode, Uri, header};
+use http::{HeaderValue, Request, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
 /// What came of one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,5 +119,51 @@ impl HttpClient {
         let body = resp.into_body().collect().await?.to_bytes();
         anyhow::ensure!(status.is_success(), "GET {uri} answered {status}");
         Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+}
+
+/// One HTTP/1 keep-alive connection; its I/O runs on a task of its own.
+pub struct Connection {
+    tx: SendRequest<Full<Bytes>>,
+}
+
+impl Connection {
+    /// Connects to `addr` (5 s at most) with Nagle's algorithm off; `None` if it cannot.
+    pub async fn open(addr: SocketAddr) -> Option<Self> {
+        let stream = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr)).await.ok()?.ok()?;
+        stream.set_nodelay(true).ok()?;
+        let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.ok()?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Some(Self { tx })
+    }
+
+    /// The server closed it (or it broke): of no more use.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// POST a JSON body to `path` and read the whole response. [`Outcome::Io`] means the
+    /// connection is of no more use.
+    pub async fn post_json(&mut self, host: HeaderValue, path: Uri, body: Bytes) -> Outcome {
+        let req = Request::post(path)
+            .header(header::HOST, host)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(body))
+            .expect("static request parts are valid");
+        if self.tx.ready().await.is_err() {
+            return Outcome::Io;
+        }
+        match self.tx.send_request(req).await {
+            Ok(resp) => {
+                let status = resp.status();
+                match resp.into_body().collect().await {
+                    Ok(_) => Outcome::Status(status),
+                    Err(_) => Outcome::Io,
+                }
+            }
+            Err(_) => Outcome::Io,
+        }
     }
 }

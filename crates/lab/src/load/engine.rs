@@ -32,18 +32,14 @@ use std::time::Duration;
 use anyhow::Context;
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use http::{Request, Uri, header};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
-use rand::SeedableRng;
-use serde::Serialize;
+use http::{Uri, header};
 use tokio::time::Instant;
 
-use super::client::Outcome;
+use super::client::{Connection, Outcome};
 use super::schedule::Schedule;
-use crate::order::OrderMix;
-use crate::report::new_histogram;
+use crate::order::{self, OrderMix};
+use crate::results::load::ConnectionModel;
+use crate::results::load::new_histogram;
 
 /// How far before its intended time a request may be sent (see the module docs).
 pub const EARLY: Duration = Duration::from_millis(1);
@@ -54,35 +50,6 @@ pub const LATE: Duration = Duration::from_millis(1);
 /// Latency histograms are sharded so thousands of client tasks neither share one lock nor
 /// carry one histogram each.
 const SHARDS: usize = 8;
-
-/// How the generator's requests reach the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "model", content = "connections", rename_all = "snake_case")]
-pub enum ConnectionModel {
-    /// N keep-alive connections shared by every request, like a gateway or load balancer in
-    /// front of the API: a due request goes out on the first connection that is free.
-    Pooled(usize),
-    /// N independent clients, like POS terminals: each has its own connection and every N-th
-    /// request of the schedule; a client whose previous order is still pending sends late.
-    Clients(usize),
-}
-
-impl ConnectionModel {
-    pub fn connections(&self) -> usize {
-        match *self {
-            Self::Pooled(n) | Self::Clients(n) => n.max(1),
-        }
-    }
-}
-
-impl std::fmt::Display for ConnectionModel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Pooled(n) => write!(f, "pooled, {n} connections"),
-            Self::Clients(n) => write!(f, "{n} independent clients"),
-        }
-    }
-}
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -230,23 +197,6 @@ impl Shared {
     }
 }
 
-/// One HTTP/1 keep-alive connection; its I/O runs on a task of its own.
-struct Connection {
-    tx: SendRequest<Full<Bytes>>,
-}
-
-impl Connection {
-    async fn open(addr: SocketAddr) -> Option<Self> {
-        let stream = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr)).await.ok()?.ok()?;
-        stream.set_nodelay(true).ok()?;
-        let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.ok()?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Some(Self { tx })
-    }
-}
-
 /// Run the plan to the end: every scheduled request is sent (or counted as a timeout when its
 /// deadline passed first) and every sent request has completed or timed out.
 pub async fn run(plan: &LoadPlan, live: Arc<Live>) -> anyhow::Result<RunOutcome> {
@@ -323,7 +273,7 @@ pub async fn run(plan: &LoadPlan, live: Arc<Live>) -> anyhow::Result<RunOutcome>
 /// Returns the first and last completion of a measured request.
 async fn connection(shared: Arc<Shared>, k: usize, mut conn: Option<Connection>) -> Option<(Instant, Instant)> {
     let mix = OrderMix::default();
-    let mut rng = rand::rngs::SmallRng::from_rng(&mut rand::rng());
+    let mut rng = order::rng();
     let live = &shared.live;
     let shard = k % SHARDS;
     let total = shared.schedule.total();
@@ -391,35 +341,15 @@ async fn connection(shared: Arc<Shared>, k: usize, mut conn: Option<Connection>)
 
 /// One request on the task's connection, opening a new one if there is none or it closed.
 async fn exchange(shared: &Shared, conn: &mut Option<Connection>, body: Bytes) -> Outcome {
-    if conn.as_ref().is_none_or(|c| c.tx.is_closed()) {
+    if conn.as_ref().is_none_or(Connection::is_closed) {
         *conn = Connection::open(shared.addr).await;
     }
     let Some(c) = conn.as_mut() else { return Outcome::Connect };
-    let req = Request::post(shared.path.clone())
-        .header(header::HOST, shared.host.clone())
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Full::new(body))
-        .expect("static request parts are valid");
-    if c.tx.ready().await.is_err() {
+    let outcome = c.post_json(shared.host.clone(), shared.path.clone(), body).await;
+    if outcome == Outcome::Io {
         *conn = None;
-        return Outcome::Io;
     }
-    match c.tx.send_request(req).await {
-        Ok(resp) => {
-            let status = resp.status();
-            match resp.into_body().collect().await {
-                Ok(_) => Outcome::Status(status),
-                Err(_) => {
-                    *conn = None;
-                    Outcome::Io
-                }
-            }
-        }
-        Err(_) => {
-            *conn = None;
-            Outcome::Io
-        }
-    }
+    outcome
 }
 
 fn micros(d: Duration) -> u64 {

@@ -1,98 +1,40 @@
-//! `coffee-rt load`: offer a fixed rate of orders to one ingestion path for a fixed time,
+//! `coffee-lab load`: offer a fixed rate of orders to one ingestion path for a fixed time,
 //! open loop, and report what the server achieved, its latency and its freshness.
 
 pub mod client;
 pub mod engine;
+pub mod freshness;
 pub mod progress;
 pub mod schedule;
 
 use std::time::Duration;
 
 use crate::ApiVersion;
-use crate::freshness::{DrainPolicy, FreshnessProbe, FreshnessResult};
-use crate::report::{LatencyMs, LoadReport, round3};
+use crate::config::{Command, LoadArgs, ModelKind};
+use crate::results::load::{ConnectionModel, LatencyMs, LoadReport, round3};
 use client::HttpClient;
 use engine::{LoadPlan, RunOutcome};
+use freshness::{DrainPolicy, FreshnessProbe, FreshnessResult};
 use progress::Progress;
 
-/// Arguments of `coffee-rt load`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct LoadArgs {
-    /// Ingestion path to load.
-    #[arg(long = "version", value_enum)]
-    pub version: ApiVersion,
-    /// Offered rate, requests per second (open loop: sent on schedule whatever the server does).
-    #[arg(long)]
-    pub rate: f64,
-    /// How long to offer load, e.g. `10s`, `2m`.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
-    pub duration: Duration,
-    /// Server base URL.
-    #[arg(long, default_value = "http://127.0.0.1:8005")]
-    pub url: String,
-    /// Base URL whose `/metrics` holds the freshness histogram, when the orders are counted by
-    /// another process than the one serving `--url` (a `worker` or `processor` started with
-    /// `--metrics-listen`). Defaults to `--url`.
-    #[arg(long)]
-    pub metrics_url: Option<String>,
-    /// Print one JSON line instead of the table (and no progress bar).
-    #[arg(long)]
-    pub json: bool,
-    /// How requests reach the server: `pooled` (a gateway's keep-alive pool: a due request
-    /// takes the first free connection) or `clients` (independent terminals, one connection and
-    /// every N-th request each). Either way a request that finds its connection busy is sent
-    /// late, and the lateness counts in its latency.
-    #[arg(long, value_enum, default_value = "pooled")]
-    pub model: ModelKind,
-    /// Connections of the pool, or number of clients.
-    #[arg(long, default_value_t = DEFAULT_CONNECTIONS)]
-    pub connections: usize,
-    /// A request with no response this long after its intended send time is a `timeout`.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
-    pub timeout: Duration,
-    /// Offer the same rate this long first, and leave it out of every figure (latency,
-    /// errors, freshness): the run then measures the steady state, not its own cold start.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
-    pub warmup: Duration,
-    /// Longest wait after the run for accepted orders to be counted (freshness drain).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
-    pub drain_timeout: Duration,
-}
-
-/// Connections of `coffee-rt load`'s pool unless told otherwise: what oha and wrk use by default
-/// order of magnitude, and enough for 40,000/s at 1.5 ms per request.
-pub const DEFAULT_CONNECTIONS: usize = 64;
-
-/// The `--model` flag; with `--connections` it makes an [`engine::ConnectionModel`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ModelKind {
-    Pooled,
-    Clients,
-}
-
 impl LoadArgs {
-    pub fn connection_model(&self) -> engine::ConnectionModel {
+    pub fn connection_model(&self) -> ConnectionModel {
         match self.model {
-            ModelKind::Pooled => engine::ConnectionModel::Pooled(self.connections),
-            ModelKind::Clients => engine::ConnectionModel::Clients(self.connections),
+            ModelKind::Pooled => ConnectionModel::Pooled(self.connections),
+            ModelKind::Clients => ConnectionModel::Clients(self.connections),
         }
     }
 
-    /// Arguments with the CLI defaults, for programmatic use (the sweep, tests).
+    /// Arguments with the command line's defaults and `--json`, for programmatic use (the
+    /// sweep, tests): the defaults are parsed from [`crate::Cli`], never restated.
     pub fn new(version: ApiVersion, rate: f64, duration: Duration, url: impl Into<String>) -> Self {
-        Self {
-            version,
-            rate,
-            duration,
-            url: url.into(),
-            metrics_url: None,
-            json: true,
-            model: ModelKind::Pooled,
-            connections: DEFAULT_CONNECTIONS,
-            timeout: Duration::from_secs(10),
-            warmup: Duration::ZERO,
-            drain_timeout: Duration::from_secs(30),
-        }
+        let rate = format!("--rate={rate}");
+        let line = ["coffee-lab", "load", "--version", version.as_str(), &rate, "--json"];
+        let Command::Load(mut args) = <crate::Cli as clap::Parser>::try_parse_from(line).expect("a load command line").command else {
+            unreachable!("`coffee-lab load` parses as a load")
+        };
+        (args.duration, args.url) = (duration, url.into());
+        args
     }
 }
 
@@ -109,21 +51,16 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<LoadReport> {
     Ok(run_load_detailed(&args).await?.report)
 }
 
-/// `coffee-rt load`: run, then print the table, or one JSON line with `--json`.
+/// `coffee-lab load`: run, then print the table, or one JSON line with `--json`.
 pub async fn load_command(args: LoadArgs) -> anyhow::Result<()> {
     let json = args.json;
     let report = run_load(args).await?;
-    print_report(&report, json);
-    Ok(())
-}
-
-/// Print a report on stdout: one JSON line or a table.
-pub fn print_report(report: &LoadReport, json: bool) {
     if json {
         println!("{}", report.to_json_line());
     } else {
-        println!("{}", report.to_table());
+        println!("{}", crate::report::tables::load_table(&report));
     }
+    Ok(())
 }
 
 /// Run the load, then wait for the pipeline to drain and read the run's freshness.

@@ -47,7 +47,7 @@ async fn tick(bar: ProgressBar, live: Arc<Live>) {
     let mut interval = tokio::time::interval(Duration::from_millis(250));
     let mut window_start = tokio::time::Instant::now();
     let mut prev_ok = 0;
-    let mut prev_hist = crate::report::new_histogram();
+    let mut prev_hist = crate::results::load::new_histogram();
     let mut shown = String::from("starting…");
     loop {
         interval.tick().await;

@@ -5,55 +5,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::time::Instant;
 
-use super::backlog::BacklogProbe;
-use super::breaks::{self, BreakCriteria, BreakReason, StepObservation};
+use super::backlog_probe::BacklogProbe;
 use crate::ApiVersion;
-use crate::freshness::DrainPolicy;
-use crate::load::engine::ConnectionModel;
-use crate::load::{LoadArgs, ModelKind, run_load_with_drain};
+use crate::config::{LoadArgs, ModelKind};
+use crate::load::freshness::DrainPolicy;
+use crate::load::run_load_with_drain;
 use crate::procs::{ProcSampler, ProcUsage};
-use crate::report::LatencyMs;
-
-/// Everything recorded for one step.
-#[derive(Debug, Clone, Serialize)]
-pub struct StepRecord {
-    pub version: ApiVersion,
-    pub offered_rate: f64,
-    pub achieved_rate: f64,
-    pub latency_ms: LatencyMs,
-    pub errors: u64,
-    pub errors_by_status: BTreeMap<String, u64>,
-    pub send_lag_ms_p99: f64,
-    /// Requests sent more than 1 ms after their intended time.
-    pub late_sends: u64,
-    pub connection_model: ConnectionModel,
-    pub accepted: u64,
-    /// Orders the server counted (freshness histogram) by the end of the drain.
-    pub counted: Option<u64>,
-    pub freshness_p50_ms: Option<f64>,
-    pub freshness_p99_ms: Option<f64>,
-    /// Backlog growth over the step (items/s), when a backlog probe covers this path.
-    pub backlog_slope_per_s: Option<f64>,
-    pub backlog_last: Option<f64>,
-    /// CPU and RSS per watched process group during the measured part of the load.
-    pub procs: BTreeMap<String, ProcUsage>,
-    /// CPU time of the path's processes ([`path_processes`]: the load generator apart) per
-    /// order accepted, µs.
-    pub cpu_us_per_order: Option<f64>,
-    /// Peak memory of the path's processes, MiB (the broker's JVM included for v3): their
-    /// proportional set size where the kernel gives it (shared pages counted once), else RSS.
-    pub path_rss_mib: Option<f64>,
-    /// The offered rate is above half the generator's own ceiling: the generator's share of the
-    /// two cores is then large enough to bend the figures, and they are flagged.
-    pub generator_bound: bool,
-    /// p99 (ms) of a first attempt that broke on latency alone and was run again once: on a
-    /// shared machine one stall of a neighbour can break a step the path holds.
-    pub retried_after_p99_ms: Option<f64>,
-    pub breaks: Vec<BreakReason>,
-}
+use crate::results::breaks::{self, BreakCriteria, StepObservation};
+use crate::results::load::ConnectionModel;
+use crate::results::sweep::StepRecord;
 
 /// The processes an order on `version` costs: coffee-rt and the services the path writes to
 /// (the broker's JVM for v3). The load generator is apart, and so are services the path does
@@ -62,12 +24,6 @@ pub fn path_processes(version: ApiVersion) -> &'static [&'static str] {
     match version {
         ApiVersion::V1 | ApiVersion::V2 => &["coffee-rt", "postgres", "redis-server"],
         ApiVersion::V3 => &["coffee-rt", "postgres", "redis-server", "java"],
-    }
-}
-
-impl StepRecord {
-    pub fn held(&self) -> bool {
-        self.breaks.is_empty()
     }
 }
 

@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use clap::Parser;
-use coffee_lab::aggregator::{self, INCREMENT_ROWS, SCRATCH_DB_PREFIX, SCRATCH_NS_PREFIX, run_aggregator_bench};
-use coffee_lab::sweep::BenchCommand;
+use coffee_lab::aggregator_bench::{INCREMENT_ROWS, SCRATCH_DB_PREFIX, SCRATCH_NS_PREFIX, history, run_aggregator_bench};
+use coffee_lab::config::BenchCommand;
+use coffee_lab::{Cli, Command};
+use coffee_store::postgres::ScratchDatabase;
 use tokio::time::Instant;
 
-const PG: &str = "postgres://coffee:coffee@127.0.0.1:5432/postgres";
-const REDIS: &str = "redis://127.0.0.1:6379";
+use crate::common::{PG, REDIS};
 
 async fn admin() -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(PG, tokio_postgres::NoTls).await.expect("PostgreSQL must be running");
@@ -69,16 +70,14 @@ async fn a_size_that_would_run_past_the_deadline_is_skipped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_orders_follow_the_load_generators_mix() {
     let _shared = crate::common::EXCLUSIVE.read().await;
-    let db = format!("coffee_lab_gen_{}_{:08x}", std::process::id(), rand::random::<u32>());
-    let admin = admin().await;
-    admin.batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
-    let url = aggregator::with_dbname(PG, &db);
+    let db = ScratchDatabase::create(PG, "coffee_lab_gen_").await.expect("PostgreSQL must be running");
+    let url = db.url();
     let result = async {
         let pool = coffee_store::postgres::connect(&url, 1).await?;
         coffee_store::postgres::migrate(&pool).await?;
         let client = pool.get().await?;
         let base = chrono::Utc::now() - chrono::Duration::hours(1);
-        let n = aggregator::generate(&client, 0, 40_000, base).await?;
+        let n = history::generate(&client, 0, 40_000, base).await?;
         anyhow::ensure!(n == 40_000, "{n} rows");
         let share = |rows: &[tokio_postgres::Row], key: &str| -> f64 {
             rows.iter()
@@ -136,25 +135,20 @@ async fn generated_orders_follow_the_load_generators_mix() {
         Ok(())
     }
     .await;
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await.unwrap();
+    db.drop_now().await.unwrap();
     result.unwrap();
+}
+
+fn bench(args: &[&str]) -> coffee_lab::config::AggregatorArgs {
+    let cli = Cli::try_parse_from(["coffee-lab", "bench", "aggregator"].iter().chain(args)).unwrap();
+    let Command::Bench(BenchCommand::Aggregator(a)) = cli.command else { panic!("parsed as aggregator") };
+    a
 }
 
 #[test]
 fn bench_aggregator_parses() {
-    let Bench { cmd: BenchCommand::Aggregator(a) } =
-        Bench::try_parse_from(["bench", "aggregator", "--quick", "--max-rows", "50000", "--json"]).unwrap()
-    else {
-        panic!("parsed as aggregator")
-    };
+    let a = bench(&["--quick", "--max-rows", "50000", "--json"]);
     assert!(a.quick && a.json);
     assert_eq!(a.sizes(), vec![10_000, 50_000]);
-    let Bench { cmd: BenchCommand::Aggregator(a) } = Bench::try_parse_from(["bench", "aggregator"]).unwrap() else { panic!() };
-    assert_eq!(a.sizes(), vec![10_000, 100_000, 1_000_000, 10_000_000]);
-}
-
-#[derive(Parser)]
-struct Bench {
-    #[command(subcommand)]
-    cmd: BenchCommand,
+    assert_eq!(bench(&[]).sizes(), vec![10_000, 100_000, 1_000_000, 10_000_000]);
 }

@@ -7,12 +7,9 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
 use coffee_lab::ceilings::{CeilingOpts, http, kafka, postgres, redis};
-use coffee_lab::load::engine::ConnectionModel;
+use coffee_lab::results::load::ConnectionModel;
 
-use crate::common;
-
-const PG: &str = "postgres://coffee:coffee@127.0.0.1:5432/postgres";
-const REDIS: &str = "redis://127.0.0.1:6379";
+use crate::common::{self, PG, REDIS};
 
 fn short() -> CeilingOpts {
     CeilingOpts { duration: Duration::from_secs(1), batch: 500, concurrency: 2 }
@@ -21,7 +18,7 @@ fn short() -> CeilingOpts {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_batched_insert_ceiling() {
     let _shared = crate::common::EXCLUSIVE.read().await;
-    let c = postgres::insert_ceiling(PG, short()).await.expect("PostgreSQL must run on 127.0.0.1:5432 (trust, user postgres)");
+    let c = postgres::insert_ceiling(PG, short()).await.expect("PostgreSQL must run on 127.0.0.1:5432 (user coffee)");
     assert_eq!(c.name, "postgres_insert");
     assert!(c.items >= 1000 && c.items % 500 == 0, "{c:?}");
     assert!(c.per_second > 1000.0, "batched inserts below 1000 rows/s: {c:?}");
@@ -53,7 +50,7 @@ async fn redis_pipelined_xadd_ceiling() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_produce_ceiling() {
     let _shared = crate::common::EXCLUSIVE.read().await;
-    let brokers = std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
+    let brokers = common::brokers();
     let opts = CeilingOpts { batch: 5_000, ..short() };
     let c = kafka::produce_ceiling(&brokers, opts).await.unwrap_or_else(|e| panic!("Kafka broker must run at {brokers}: {e:#}"));
     assert_eq!(c.name, "kafka_produce");

@@ -1,6 +1,10 @@
-//! Small HTTP servers the tests start on port 0, standing in for the coffee-rt server
-//! until it exists (and for behaviours a real server can't be asked to show, like a stall).
+//! What the lab's tests share: small HTTP servers they start on port 0, standing in for the
+//! coffee-rt server where a test needs a behaviour a real server can't be asked to show (a
+//! stall, a fixed status, a pipeline of a known delay); the binaries and the services (from
+//! `coffee-testkit`, the workspace's one test kit); the lock that keeps timing-sensitive tests
+//! apart.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -10,8 +14,21 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use serde::Deserialize;
+use coffee_core::{Catalog, Order, RawOrder};
 use tokio::time::Instant;
+
+pub use coffee_testkit::{PG_ADMIN as PG, REDIS, brokers, wait_until};
+
+/// The `coffee-lab` binary cargo built for these tests.
+pub fn coffee_lab() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_coffee-lab"))
+}
+
+/// The `coffee-rt` binary, beside `coffee-lab` in `target/<profile>/`: cargo builds it only
+/// when asked (scripts/test builds every binary first), and a test that needs it says so.
+pub fn coffee_rt() -> PathBuf {
+    coffee_testkit::bin::path("coffee-rt")
+}
 
 /// The end-to-end sweep takes this for writing, so it runs alone; every other timing-sensitive
 /// test takes it for reading (they still run in parallel with each other). On two cores, a
@@ -26,31 +43,17 @@ pub async fn serve(router: Router) -> String {
     format!("http://{addr}")
 }
 
-/// The order body as the real API validates it.
-#[derive(Deserialize)]
-#[allow(dead_code)]
-pub struct OrderBody {
-    pub order_id: Option<uuid::Uuid>,
-    pub drink: String,
-    pub store: String,
-    pub price: f64,
-    pub timestamp: String,
-}
-
-pub fn valid(o: &OrderBody) -> bool {
-    ["latte", "cappuccino", "americano"].contains(&o.drink.as_str())
-        && ["uptown", "downtown", "central", "southend"].contains(&o.store.as_str())
-        && o.price > 0.0
-        && (o.price * 100.0 - (o.price * 100.0).round()).abs() < 1e-6
-        && chrono::DateTime::parse_from_rfc3339(&o.timestamp).is_ok()
+/// Whether the real API would accept `o`: [`coffee_core::Order::parse`] with the default catalog.
+pub fn valid(o: RawOrder) -> bool {
+    Order::parse(o, &Catalog::default(), chrono::Utc::now()).is_ok()
 }
 
 /// Answers every order at once, after validating it like the real API.
 pub fn fast_router() -> Router {
     Router::new().route(
         "/api/{version}/order",
-        post(|Path(v): Path<String>, axum::Json(o): axum::Json<OrderBody>| async move {
-            if !valid(&o) {
+        post(|Path(v): Path<String>, axum::Json(o): axum::Json<RawOrder>| async move {
+            if !valid(o) {
                 return (StatusCode::UNPROCESSABLE_ENTITY, "{}").into_response();
             }
             let code = if v == "v1" { StatusCode::CREATED } else { StatusCode::ACCEPTED };
@@ -99,10 +102,10 @@ pub fn pipeline_router(pipeline_delay: Duration) -> Router {
     Router::new()
         .route(
             "/api/{version}/order",
-            post(move |Path(v): Path<String>, axum::Json(o): axum::Json<OrderBody>| {
+            post(move |Path(v): Path<String>, axum::Json(o): axum::Json<RawOrder>| {
                 let hist = hist.clone();
                 async move {
-                    if !valid(&o) || v != "v2" {
+                    if !valid(o) || v != "v2" {
                         return StatusCode::UNPROCESSABLE_ENTITY;
                     }
                     let accepted = Instant::now();

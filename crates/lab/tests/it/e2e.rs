@@ -1,170 +1,54 @@
-//! `bench sweep --quick` end to end against the real services: the coffee-rt server, a v2
-//! worker, a v3 processor and the v1 aggregator run in this process (as `coffee-rt up` runs
-//! them) on PostgreSQL, Redis and the Kafka broker, in a database, namespace, topic and
-//! consumer group of their own.
+//! `bench sweep --quick` end to end against the real services: `coffee-rt up` (the server, a v2
+//! worker, a v3 processor and the v1 aggregator in one process, as `scripts/sweep` runs it) on
+//! PostgreSQL, Redis and the Kafka broker, in a database, namespace, topic and consumer group of
+//! its own, all removed afterwards.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use coffee_lab::ApiVersion;
-use coffee_lab::sweep::{BenchCommand, run_sweep};
-use coffee_pipeline::v1::{AggregateMode, Aggregator};
-use coffee_pipeline::v2::{Worker, WorkerConfig};
-use coffee_pipeline::v3::{Processor, ProcessorConfig};
-use coffee_server::{Application, Settings};
-use tokio::sync::watch;
+use coffee_lab::config::BenchCommand;
+use coffee_lab::load::client::HttpClient;
+use coffee_lab::sweep::run_sweep;
+use coffee_lab::{ApiVersion, Cli, Command};
+use coffee_testkit::TestEnv;
 
-const PG_ADMIN: &str = "postgres://coffee:coffee@127.0.0.1:5432/postgres";
-const REDIS: &str = "redis://127.0.0.1:6379/0";
-
-#[derive(Parser)]
-struct Wrapper {
-    #[command(flatten)]
-    settings: Settings,
-}
-
-#[derive(Parser)]
-struct Bench {
-    #[command(subcommand)]
-    cmd: BenchCommand,
-}
-
-/// The isolated world; dropping it removes the database, the Redis keys and the topics.
-struct World {
-    id: String,
-    settings: Settings,
-}
-
-impl World {
-    fn new() -> World {
-        let id = format!("lab{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-        let brokers = std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
-        let settings = Wrapper::parse_from([
-            "test",
-            "--listen",
-            "127.0.0.1:0",
-            "--database-url",
-            &format!("postgres://coffee:coffee@127.0.0.1:5432/coffee_{id}"),
-            "--redis-url",
-            REDIS,
-            "--namespace",
-            &format!("{id}:"),
-            "--topic",
-            &format!("orders_{id}"),
-            "--brokers",
-            &brokers,
-            "--group",
-            &format!("processors_{id}"),
-            "--pg-pool",
-            "8",
-        ])
-        .settings;
-        World { id, settings }
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        let db = format!("coffee_{}", self.id);
-        let ns = self.settings.namespace.clone();
-        let kafka = self.settings.kafka.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                if let Ok((client, conn)) = tokio_postgres::connect(PG_ADMIN, tokio_postgres::NoTls).await {
-                    tokio::spawn(conn);
-                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)")).await;
-                }
-                if let Ok(client) = redis::Client::open(REDIS)
-                    && let Ok(mut c) = client.get_multiplexed_async_connection().await
-                {
-                    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{ns}*")).query_async(&mut c).await.unwrap_or_default();
-                    if !keys.is_empty() {
-                        let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query_async(&mut c).await;
-                    }
-                }
-                use rdkafka::admin::{AdminClient, AdminOptions};
-                use rdkafka::client::DefaultClientContext;
-                if let Ok(admin) =
-                    rdkafka::ClientConfig::new().set("bootstrap.servers", &kafka.brokers).create::<AdminClient<DefaultClientContext>>()
-                {
-                    let dead = kafka.dead_letter_topic();
-                    let _ = tokio::time::timeout(Duration::from_secs(5), admin.delete_topics(&[&kafka.topic, &dead], &AdminOptions::new()))
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
-}
+use crate::common::{self, REDIS};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quick_sweep_against_the_real_services_writes_the_whole_report() {
     let _alone = crate::common::EXCLUSIVE.write().await;
     let started = std::time::Instant::now();
-    let world = World::new();
-    let s = &world.settings;
+    // Dropped last: removes the database, the namespace and the topics whatever happens.
+    let env = TestEnv::new();
+    common::coffee_rt();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}");
+    let listen = format!("127.0.0.1:{port}");
+    let mut up = env
+        .spawn(&["up"], &[("COFFEE_RT_LISTEN", &listen), ("COFFEE_RT_PG_POOL", "8"), ("COFFEE_RT_LOG", "warn,librdkafka=off,rdkafka=off")]);
 
-    // What `coffee-rt up` starts, in this process.
-    let app = Application::build(s).await.expect("the server builds (needs PostgreSQL and Redis)");
-    let url = format!("http://127.0.0.1:{}", app.port());
-    let state = app.state().clone();
-    let (stop, stop_rx) = watch::channel(false);
-    let worker = Worker::new(
-        WorkerConfig::new(format!("{}-worker", world.id)),
-        state.pool.clone(),
-        state.projection.clone(),
-        Arc::clone(&state.catalog),
-        &s.redis_url,
-    );
-    let worker = tokio::spawn(worker.run(stopped(stop_rx.clone())));
-    let processor = Processor::new(
-        ProcessorConfig::default(),
-        s.kafka.clone(),
-        &s.database_url,
-        state.pool.clone(),
-        state.projection.clone(),
-        Arc::clone(&state.catalog),
-    );
-    let processor = tokio::spawn(processor.run(stopped(stop_rx.clone())));
-    let aggregator = Aggregator::new(state.pool.clone(), state.projection.clone());
-    let agg_stop = stopped(stop_rx.clone());
-    let aggregator = tokio::spawn(async move { aggregator.run_every(Duration::from_secs(1), AggregateMode::Incremental, agg_stop).await });
-    drop(state);
-    let server = tokio::spawn(app.run_until(stopped(stop_rx.clone())));
-
-    let out = std::env::temp_dir().join(format!("coffee-lab-e2e-{}", world.id));
+    let out = std::env::temp_dir().join(format!("coffee-lab-e2e-{}", env.id));
     let out_s = out.to_string_lossy().to_string();
-    let Bench { cmd: BenchCommand::Sweep(args) } = Bench::try_parse_from([
-        "bench",
-        "sweep",
-        "--quick",
-        "--url",
-        &url,
-        "--out",
-        &out_s,
-        "--pg-url",
-        PG_ADMIN,
-        "--redis-url",
-        REDIS,
-        "--kafka-brokers",
-        &s.kafka.brokers,
-    ])
-    .unwrap() else {
-        panic!("parsed as sweep")
-    };
-    let report = run_sweep(&args, args.backlog_probe().unwrap()).await.expect("the quick sweep runs");
-
-    let _ = stop.send(true);
-    server.await.unwrap().unwrap();
-    worker.await.unwrap().unwrap();
-    processor.await.unwrap().unwrap();
-    aggregator.await.unwrap();
+    let brokers = common::brokers();
+    let line = ["coffee-lab", "bench", "sweep", "--quick", "--url", &url, "--out", &out_s, "--redis-url", REDIS, "--brokers", &brokers];
+    let Command::Bench(BenchCommand::Sweep(args)) = Cli::try_parse_from(line).unwrap().command else { panic!("parsed as sweep") };
+    let result = async {
+        let ready: http::Uri = format!("{url}/readyz").parse()?;
+        let client = HttpClient::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while client.get_text(ready.clone()).await.is_err() {
+            if let Some(status) = up.try_wait()? {
+                anyhow::bail!("coffee-rt up exited: {status}");
+            }
+            anyhow::ensure!(std::time::Instant::now() < deadline, "coffee-rt up did not get ready within 60 s");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        run_sweep(&args, args.backlog_probe()?).await
+    }
+    .await;
+    let stopped = coffee_lab::children::terminate(&mut up).await;
+    let report = result.unwrap_or_else(|e| panic!("the quick sweep runs: {e:#}"));
+    assert!(stopped.is_ok_and(|s| s.success()), "coffee-rt up stops cleanly on SIGTERM");
 
     // Every path was stepped, and the real pipeline counted every order it accepted.
     let versions: Vec<ApiVersion> = report.paths.iter().map(|p| p.version).collect();

@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use coffee_lab::ApiVersion;
-use coffee_lab::load::engine::ConnectionModel;
-use coffee_lab::load::{LoadArgs, ModelKind, run_load, run_load_detailed};
+use coffee_lab::config::{LoadArgs, ModelKind};
+use coffee_lab::load::{run_load, run_load_detailed};
+use coffee_lab::report::tables::load_table;
+use coffee_lab::results::load::ConnectionModel;
 
 use crate::common;
 
@@ -186,7 +188,7 @@ async fn json_line_has_the_promised_fields() {
     }
     assert!(v["freshness_ms"]["p50"].is_number() && v["freshness_ms"]["p99"].is_number(), "{line}");
     assert_eq!(v["version"], "v2");
-    let table = r.to_table();
+    let table = load_table(&r);
     assert!(table.contains("latency p99 (ms)") && table.contains("freshness p99 (ms)"));
 }
 

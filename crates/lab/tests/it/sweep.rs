@@ -6,21 +6,15 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
 use clap::Parser;
-use coffee_lab::ApiVersion;
-use coffee_lab::sweep::{BenchCommand, SweepArgs, run_sweep};
+use coffee_lab::config::{BenchCommand, SweepArgs};
+use coffee_lab::sweep::run_sweep;
+use coffee_lab::{ApiVersion, Cli, Command};
 
 use crate::common;
 
-#[derive(Parser)]
-struct Cli {
-    #[command(subcommand)]
-    cmd: BenchCommand,
-}
-
 fn parse(args: &[&str]) -> SweepArgs {
-    let Cli { cmd: BenchCommand::Sweep(a) } = Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied())).unwrap() else {
-        panic!("not a sweep")
-    };
+    let cli = Cli::try_parse_from(["coffee-lab", "bench"].iter().chain(args)).unwrap();
+    let Command::Bench(BenchCommand::Sweep(a)) = cli.command else { panic!("not a sweep") };
     a
 }
 
@@ -35,7 +29,7 @@ fn quick_plan_is_small_and_default_plan_fits_20_minutes() {
     assert!(plan.budget < Duration::from_secs(20 * 60));
     assert_eq!(plan.rates.first(), Some(&500.0));
     assert_eq!(full.criteria(ApiVersion::V2).slo_p99_ms, 10.0);
-    assert_eq!(plan.model, coffee_lab::load::engine::ConnectionModel::Pooled(64));
+    assert_eq!(plan.model, coffee_lab::results::load::ConnectionModel::Pooled(64));
     // The aggregator bench is part of the sweep, inside the same budget.
     assert_eq!(plan.aggregator_sizes.last(), Some(&10_000_000));
     assert!(plan.aggregator_reserve > Duration::ZERO && plan.aggregator_reserve < plan.budget / 2);
@@ -135,7 +129,7 @@ async fn sweep_steps_until_a_path_breaks_and_writes_the_report() {
 }
 
 fn tempdir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("coffee-lab-sweep-{}-{}", std::process::id(), rand::random::<u32>()));
+    let d = std::env::temp_dir().join(format!("coffee-lab-sweep-{}", coffee_lab::scratch::suffix()));
     std::fs::create_dir_all(&d).unwrap();
     d
 }

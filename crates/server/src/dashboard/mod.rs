@@ -5,7 +5,6 @@
 //! subscriber marks the snapshot dirty → the hub rebuilds it at most every 100 ms and stores
 //! it, serialised once, in a `tokio::sync::watch` → each [`ws`] task sends the latest value.
 
-pub mod bench;
 mod frame;
 mod hub;
 mod page;

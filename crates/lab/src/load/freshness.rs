@@ -11,10 +11,10 @@ use std::time::Duration;
 use http::Uri;
 use tokio::time::Instant;
 
+use super::client::HttpClient;
 use crate::ApiVersion;
-use crate::load::client::HttpClient;
 use crate::prom::{self, HistogramSnapshot};
-use crate::report::{FreshnessMs, round3};
+use crate::results::load::{FreshnessMs, round3};
 
 /// The server's per-order freshness histogram (seconds), labelled `version`.
 pub const FRESHNESS_METRIC: &str = "coffee_order_freshness_seconds";

@@ -2,9 +2,8 @@
 //! claim of the design papers against the number that confirms or refutes it. Pure: the
 //! report in, rows out, so the rules are unit tested and SCALE.md only formats them.
 
-use super::step::StepRecord;
-use super::{PathResult, SweepReport};
 use crate::ApiVersion;
+use crate::results::sweep::{PathResult, StepRecord, SweepReport};
 
 /// One axis of the v2/v3 comparison at one rate.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,8 +27,8 @@ pub struct Axis {
 /// least one of them was measured. A path's figure at a rate it did not hold is shown (it is
 /// what it measured) but never counts as better.
 pub fn crossover(report: &SweepReport) -> Option<Vec<Axis>> {
-    let v2 = path(report, ApiVersion::V2)?;
-    let v3 = path(report, ApiVersion::V3)?;
+    let v2 = report.path(ApiVersion::V2)?;
+    let v3 = report.path(ApiVersion::V3)?;
     let rates: Vec<f64> = report.plan.rates.iter().copied().filter(|r| v2.at(*r).is_some() || v3.at(*r).is_some()).collect();
     let axis = |name, unit, f: fn(&StepRecord) -> Option<f64>| {
         let rows: Vec<AxisRow> =
@@ -55,22 +54,23 @@ pub fn crossover(report: &SweepReport) -> Option<Vec<Axis>> {
     ])
 }
 
+/// Where the claims come from: the seeds in `../shared/seeds/`.
+pub const V2_V3_COMPARISON: &str = "the v2/v3 comparison";
+pub const ARCHITECTURE: &str = "the architecture";
+
 /// A claim of the papers against a measured number.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claim {
+    /// The paper that makes the claim ([`V2_V3_COMPARISON`] or [`ARCHITECTURE`]).
     pub source: &'static str,
     pub claim: &'static str,
     pub measured: String,
     pub verdict: String,
 }
 
-fn path(report: &SweepReport, v: ApiVersion) -> Option<&PathResult> {
-    report.paths.iter().find(|p| p.version == v)
-}
-
 /// The step of `v` at `rate`, if the path held it.
 fn held(report: &SweepReport, v: ApiVersion, rate: f64) -> Option<&StepRecord> {
-    path(report, v)?.at(rate).filter(|s| s.held())
+    report.path(v)?.at(rate).filter(|s| s.held())
 }
 
 fn ms(x: f64) -> String {
@@ -91,7 +91,7 @@ fn against(lo: f64, hi: f64, claim_lo: f64, claim_hi: f64) -> &'static str {
 /// Every claim of the papers the sweep can test, with its verdict.
 pub fn claims(report: &SweepReport) -> Vec<Claim> {
     let mut out = Vec::new();
-    let max_held = |v| path(report, v).and_then(PathResult::max_held_offered);
+    let max_held = |v| report.path(v).and_then(PathResult::max_held_offered);
     let (m2, m3) = (max_held(ApiVersion::V2), max_held(ApiVersion::V3));
     if let (Some(m2), Some(m3)) = (m2, m3) {
         let at =
@@ -118,7 +118,7 @@ pub fn claims(report: &SweepReport) -> Vec<Claim> {
             (false, None) => "refuted on throughput".into(),
         };
         out.push(Claim {
-            source: "000",
+            source: V2_V3_COMPARISON,
             claim: "V3 outperforms V2 above ~1,000 orders/s; the crossover is at 500–1,000/s",
             measured: format!("highest rate held: v2 {m2:.0}/s, v3 {m3:.0}/s; {}", detail.join("; ")),
             verdict,
@@ -128,7 +128,7 @@ pub fn claims(report: &SweepReport) -> Vec<Claim> {
         && let Some(cpu) = s.procs.get("coffee-rt").map(|u| u.cpu_pct)
     {
         out.push(Claim {
-            source: "000",
+            source: V2_V3_COMPARISON,
             claim: "V2's single worker process becomes CPU-bound above 1,000 orders/s",
             measured: format!("at 1,000/s the whole coffee-rt process (API and worker) used {cpu:.0} % of one core"),
             verdict: if cpu > 80.0 { "confirmed".into() } else { format!("refuted: {:.0} % of a core left", 100.0 - cpu) },
@@ -143,7 +143,7 @@ pub fn claims(report: &SweepReport) -> Vec<Claim> {
             let v2v = against(a, a, 100.0, 400.0);
             let v3v = against(b / 1024.0, b / 1024.0, 1.5, 6.0);
             out.push(Claim {
-                source: "000",
+                source: V2_V3_COMPARISON,
                 claim: "Memory: v2 ~200 MB in all, v3 ~3 GB+",
                 measured: format!(
                     "at {r:.0}/s: v2 {a:.0} MiB, v3 {b:.0} MiB{} (peak proportional set size summed over the path's processes: shared pages once)",
@@ -156,7 +156,7 @@ pub fn claims(report: &SweepReport) -> Vec<Claim> {
     for (v, lo, hi) in [(ApiVersion::V2, 2.0, 5.0), (ApiVersion::V3, 5.0, 10.0)] {
         if let Some(s) = held(report, v, 1_000.0) {
             out.push(Claim {
-                source: "000",
+                source: V2_V3_COMPARISON,
                 claim: if v == ApiVersion::V2 { "API response time of v2: ~2–5 ms" } else { "API response time of v3: ~5–10 ms" },
                 measured: format!("at 1,000/s p50 {}, p99 {}", ms(s.latency_ms.p50), ms(s.latency_ms.p99)),
                 verdict: against(s.latency_ms.p50, s.latency_ms.p99, lo, hi).into(),
@@ -173,7 +173,7 @@ pub fn claims(report: &SweepReport) -> Vec<Claim> {
         {
             // The dashboard pushes at most every 100 ms: up to that much on top of freshness.
             out.push(Claim {
-                source: "001",
+                source: ARCHITECTURE,
                 claim: text,
                 measured: format!("at 1,000/s freshness p50 {}, p99 {}; the push to the browser adds 0–100 ms", ms(p50), ms(p99)),
                 verdict: against(p50, p99 + 100.0, lo, hi).into(),
@@ -185,7 +185,7 @@ pub fn claims(report: &SweepReport) -> Vec<Claim> {
         if let (Some(one), Some(two)) = (rate(1), rate(2)) {
             let four = rate(4).map_or(String::new(), |f| format!(", 4: {f:.0}/s ({:.2}×)", f / one));
             out.push(Claim {
-                source: "000",
+                source: V2_V3_COMPARISON,
                 claim: "V3 scales horizontally: more processor instances on more partitions",
                 measured: format!(
                     "backlog of {} records on {} partitions, 1 instance: {one:.0}/s, 2: {two:.0}/s ({:.2}×){four}",

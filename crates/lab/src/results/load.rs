@@ -1,14 +1,42 @@
-//! Turning raw measurements into the numbers people read: percentiles, the end-of-run
-//! table and the one-line JSON the sweep and scripts consume.
+//! What one load run measured: latency percentiles, errors, freshness, and how the requests
+//! reached the server. `coffee-lab load --json` prints a [`LoadReport`] as one line.
 
 use std::collections::BTreeMap;
 
-use comfy_table::{Table, presets};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-/// Histograms record microseconds from 1 µs to 1 hour with 3 significant digits
-/// (0.1 % relative error), enough to tell a 0.4 ms p50 from a 1 s stall.
+/// How the generator's requests reach the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "model", content = "connections", rename_all = "snake_case")]
+pub enum ConnectionModel {
+    /// N keep-alive connections shared by every request, like a gateway or load balancer in
+    /// front of the API: a due request goes out on the first connection that is free.
+    Pooled(usize),
+    /// N independent clients, like POS terminals: each has its own connection and every N-th
+    /// request of the schedule; a client whose previous order is still pending sends late.
+    Clients(usize),
+}
+
+impl ConnectionModel {
+    pub fn connections(&self) -> usize {
+        match *self {
+            Self::Pooled(n) | Self::Clients(n) => n.max(1),
+        }
+    }
+}
+
+impl std::fmt::Display for ConnectionModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Pooled(n) => write!(f, "pooled, {n} connections"),
+            Self::Clients(n) => write!(f, "{n} independent clients"),
+        }
+    }
+}
+
+/// The histograms latencies are recorded in: microseconds from 1 µs to 1 hour with 3
+/// significant digits (0.1 % relative error), enough to tell a 0.4 ms p50 from a 1 s stall.
 pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static histogram bounds")
 }
@@ -47,7 +75,7 @@ pub struct FreshnessMs {
     pub orders: u64,
 }
 
-/// The result of one `coffee-rt load` run.
+/// The result of one `coffee-lab load` run.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadReport {
     pub version: String,
@@ -66,7 +94,7 @@ pub struct LoadReport {
     /// By status code (`"503"`) or failure (`"timeout"`, `"connect"`, `"io"`).
     pub errors_by_status: BTreeMap<String, u64>,
     /// How the requests reached the server (pooled connections or independent clients).
-    pub connection_model: crate::load::engine::ConnectionModel,
+    pub connection_model: ConnectionModel,
     /// Requests sent more than 1 ms after their intended time (their connection was busy, or
     /// the generator short of CPU); the lateness is in their latency.
     pub late_sends: u64,
@@ -84,46 +112,9 @@ impl LoadReport {
     pub fn to_json_line(&self) -> String {
         serde_json::to_string(self).expect("report serializes")
     }
-
-    /// A human table for the end of a run.
-    pub fn to_table(&self) -> String {
-        let mut t = Table::new();
-        t.load_preset(presets::UTF8_FULL_CONDENSED);
-        t.set_header(vec!["metric", "value"]);
-        let f = |v: f64| format!("{v:.3}");
-        let errors = if self.errors_by_status.is_empty() {
-            "0".to_string()
-        } else {
-            let parts: Vec<String> = self.errors_by_status.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-            format!("{} ({})", self.errors, parts.join(", "))
-        };
-        let freshness = |sel: fn(&FreshnessMs) -> f64| self.freshness_ms.as_ref().map_or("n/a".into(), |x| f(sel(x)));
-        let rows: Vec<(&str, String)> = vec![
-            ("version", self.version.clone()),
-            ("target", self.target.clone()),
-            ("offered rate (req/s)", format!("{:.1}", self.offered_rate)),
-            ("achieved rate (req/s)", format!("{:.1}", self.achieved_rate)),
-            ("duration (s)", format!("{:.2}", self.duration_s)),
-            ("sent / scheduled", format!("{} / {}", self.sent, self.scheduled)),
-            ("ok", self.ok.to_string()),
-            ("latency p50 (ms)", f(self.latency_ms.p50)),
-            ("latency p95 (ms)", f(self.latency_ms.p95)),
-            ("latency p99 (ms)", f(self.latency_ms.p99)),
-            ("latency max (ms)", f(self.latency_ms.max)),
-            ("errors", errors),
-            ("connections", self.connection_model.to_string()),
-            ("sent > 1 ms late", self.late_sends.to_string()),
-            ("client send lag p99 (ms)", f(self.send_lag_ms_p99)),
-            ("freshness p50 (ms)", freshness(|x| x.p50)),
-            ("freshness p99 (ms)", freshness(|x| x.p99)),
-        ];
-        for (k, v) in rows {
-            t.add_row(vec![k.to_string(), v]);
-        }
-        t.to_string()
-    }
 }
 
+/// Three decimals: microseconds of a figure in milliseconds.
 pub(crate) fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }

@@ -1,8 +1,9 @@
 //! The server's backlog, read while a step runs, so the sweep sees a pipeline falling
 //! behind even while the API still answers fast.
 //!
-//! The lab cannot know how each path exposes its queue, so the source is a trait object the
-//! lead plugs in; [`MetricsGaugeProbe`] covers the common case of a gauge on `/metrics`.
+//! How a path exposes its queue is the server's business, so the source is a trait object;
+//! [`MetricsGaugeProbe`] covers the common case of a gauge on `/metrics`, and a test can plug
+//! in another.
 
 use std::collections::BTreeMap;
 
@@ -58,29 +59,5 @@ impl BacklogProbe for MetricsGaugeProbe {
         }
         let parts: Vec<String> = self.gauges.iter().map(|(v, g)| format!("{v}: `{g}`")).collect();
         format!("gauges on /metrics — {}", parts.join(", "))
-    }
-}
-
-/// Parse `v2=coffee_v2_consumer_lag` (the `--backlog-metric` flag).
-pub fn parse_gauge_flag(s: &str) -> Result<(ApiVersion, String), String> {
-    let (v, name) = s.split_once('=').ok_or_else(|| format!("expected VERSION=METRIC, got {s:?}"))?;
-    let version = <ApiVersion as clap::ValueEnum>::from_str(v.trim(), true)?;
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(format!("empty metric name in {s:?}"));
-    }
-    Ok((version, name.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gauge_flag() {
-        assert_eq!(parse_gauge_flag("v2=coffee_v2_consumer_lag").unwrap(), (ApiVersion::V2, "coffee_v2_consumer_lag".into()));
-        assert!(parse_gauge_flag("v9=x").is_err());
-        assert!(parse_gauge_flag("v2=").is_err());
-        assert!(parse_gauge_flag("v2").is_err());
     }
 }

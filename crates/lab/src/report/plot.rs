@@ -8,8 +8,8 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use crate::ApiVersion;
-use crate::aggregator::AggregatorReport;
-use crate::sweep::SweepReport;
+use crate::results::aggregator::AggregatorReport;
+use crate::results::sweep::{StepRecord, SweepReport};
 
 const SIZE: (u32, u32) = (900, 540);
 
@@ -38,7 +38,7 @@ pub fn latency_vs_rate(report: &SweepReport, path: &Path) -> anyhow::Result<()> 
     let mut lines = Vec::new();
     for p in &report.paths {
         for (q, dashed) in [("p99", false), ("p50", true)] {
-            let value = |s: &crate::sweep::step::StepRecord| {
+            let value = |s: &StepRecord| {
                 if dashed { s.latency_ms.p50 } else { s.latency_ms.p99 }
             };
             let points: Vec<(f64, f64)> =
@@ -62,7 +62,7 @@ pub fn freshness_vs_rate(report: &SweepReport, path: &Path) -> anyhow::Result<()
     let mut lines = Vec::new();
     for p in &report.paths {
         for (q, dashed) in [("p99", false), ("p50", true)] {
-            let value = |s: &crate::sweep::step::StepRecord| {
+            let value = |s: &StepRecord| {
                 if dashed { s.freshness_p50_ms } else { s.freshness_p99_ms }
             };
             let points: Vec<(f64, f64)> = p.steps.iter().filter_map(|s| Some((s.offered_rate, value(s)?.max(0.1)))).collect();

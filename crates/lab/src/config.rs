@@ -1,0 +1,331 @@
+//! Every flag and environment variable of `coffee-lab`, in one place: [`Cli`] and the argument
+//! groups it is made of. The environment variables are the product's own names (`DATABASE_URL`,
+//! `REDIS_URL`, `KAFKA_BROKERS`, `COFFEE_RT_*`), so one environment configures both binaries.
+//!
+//! This module only declares; what the flags mean is in the runner that reads them (`impl`
+//! blocks next to the code that uses them, e.g. `SweepArgs::plan` in `sweep/plan.rs`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::ApiVersion;
+
+/// The log filter's variable (tracing's `EnvFilter` syntax), read as `coffee-rt` and `coffee-mv`
+/// read it, and the filter without it.
+pub const LOG_ENV: &str = "COFFEE_RT_LOG";
+pub const DEFAULT_LOG: &str = "info,librdkafka=off,rdkafka=off";
+
+/// `coffee-lab`: the load lab of coffee-rt.
+#[derive(Debug, Parser)]
+#[command(name = "coffee-lab", version, about = "The load lab of coffee-rt: drives each ingestion path until it breaks")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
+pub enum Command {
+    /// Offer a fixed rate of orders to one path, open loop; report latency and freshness.
+    Load(LoadArgs),
+    /// Benchmarks: the whole sweep, and the benches of single parts.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `coffee-lab bench ...`
+#[derive(Debug, Clone, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
+pub enum BenchCommand {
+    /// Step the offered rate per path until it breaks; write docs/SCALE.md and SVG plots.
+    Sweep(SweepArgs),
+    /// The v1 aggregator's own breaking point: full-recompute time against table size
+    /// (10k → 10M rows in a scratch database), compared with its interval.
+    Aggregator(AggregatorArgs),
+    /// The v3 processor alone draining a backlog (1M orders, 8 partitions) with 1, 2 and 4
+    /// `coffee-rt processor` instances: records/s and CPU per instance.
+    ScaleOut(ScaleOutArgs),
+    /// The live dashboard's capacity: N WebSocket clients on one server, orders posted one at
+    /// a time, the push latency (order POST → frame read by each client) and the server's RSS.
+    Ws(WsArgs),
+    /// One v3 processor in this process catching up on a backlog: records/s and peak RSS.
+    Backlog(BacklogArgs),
+}
+
+/// Connections of `coffee-lab load`'s pool unless told otherwise: what oha and wrk use by
+/// default, order of magnitude, and enough for 40,000/s at 1.5 ms per request.
+pub const DEFAULT_CONNECTIONS: usize = 64;
+
+/// Arguments of `coffee-lab load`.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// Ingestion path to load.
+    #[arg(long = "version", value_enum)]
+    pub version: ApiVersion,
+    /// Offered rate, requests per second (open loop: sent on schedule whatever the server does).
+    #[arg(long)]
+    pub rate: f64,
+    /// How long to offer load, e.g. `10s`, `2m`.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub duration: Duration,
+    /// Server base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8005")]
+    pub url: String,
+    /// Base URL whose `/metrics` holds the freshness histogram, when the orders are counted by
+    /// another process than the one serving `--url` (a `worker` or `processor` started with
+    /// `--metrics-listen`). Defaults to `--url`.
+    #[arg(long)]
+    pub metrics_url: Option<String>,
+    /// Print one JSON line instead of the table (and no progress bar).
+    #[arg(long)]
+    pub json: bool,
+    /// How requests reach the server: `pooled` (a gateway's keep-alive pool: a due request
+    /// takes the first free connection) or `clients` (independent terminals, one connection and
+    /// every N-th request each). Either way a request that finds its connection busy is sent
+    /// late, and the lateness counts in its latency.
+    #[arg(long, value_enum, default_value = "pooled")]
+    pub model: ModelKind,
+    /// Connections of the pool, or number of clients.
+    #[arg(long, default_value_t = DEFAULT_CONNECTIONS)]
+    pub connections: usize,
+    /// A request with no response this long after its intended send time is a `timeout`.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub timeout: Duration,
+    /// Offer the same rate this long first, and leave it out of every figure (latency,
+    /// errors, freshness): the run then measures the steady state, not its own cold start.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    pub warmup: Duration,
+    /// Longest wait after the run for accepted orders to be counted (freshness drain).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub drain_timeout: Duration,
+}
+
+/// The `--model` flag; with `--connections` it makes a
+/// [`ConnectionModel`](crate::results::load::ConnectionModel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelKind {
+    Pooled,
+    Clients,
+}
+
+/// The services the benches use directly (the ceilings, the aggregator bench, the scale-out,
+/// the dashboard and backlog benches), each in scratch state of its own: a database, a
+/// namespace, a topic, created and removed.
+#[derive(Debug, Clone, Args)]
+pub struct Services {
+    /// PostgreSQL URL of any database on the server; the benches create and drop scratch
+    /// databases beside it (from the server's maintenance database `postgres`).
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://coffee:coffee@127.0.0.1:5432/coffee_rt")]
+    pub database_url: String,
+    /// Redis URL (scratch keys and namespaces, removed after).
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379/0")]
+    pub redis_url: String,
+    /// Kafka bootstrap servers (scratch topics, deleted after).
+    #[arg(long = "brokers", value_name = "BROKERS", env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+}
+
+/// Where the product binary is, for the benches that start `coffee-rt` processes.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CoffeeRtBinary {
+    /// The `coffee-rt` binary to start (default: `coffee-rt` in the directory of this
+    /// executable, where cargo puts both).
+    #[arg(long = "coffee-rt", value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
+/// The backlog a processor bench drains: orders produced to a scratch topic before any
+/// processor runs.
+#[derive(Debug, Clone, Args)]
+pub struct BacklogSize {
+    /// Orders in the backlog.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: u64,
+    /// Partitions of the scratch topic: the most processor instances that can share the work.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..))]
+    pub partitions: i32,
+}
+
+/// `coffee-lab bench sweep`
+#[derive(Debug, Clone, Args)]
+pub struct SweepArgs {
+    /// Paths to sweep, comma separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "v1,v2,v3")]
+    pub versions: Vec<ApiVersion>,
+    /// Two small steps per path with short durations, and the aggregator up to 100k rows
+    /// (about a minute in all).
+    #[arg(long)]
+    pub quick: bool,
+    /// Server base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8005")]
+    pub url: String,
+    /// Where SCALE.md and the plots go.
+    #[arg(long, default_value = "docs")]
+    pub out: PathBuf,
+    /// Offered rates to step through (overrides the default ladder), comma separated.
+    #[arg(long, value_delimiter = ',')]
+    pub rates: Option<Vec<f64>>,
+    /// Length of each step (default 10s, 3s with --quick).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub step_duration: Option<Duration>,
+    /// p99 latency SLO of an order POST: a step over it breaks the path.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10ms")]
+    pub slo_p99: Duration,
+    /// Connections of the generator's pool (the connection model of the ladder).
+    #[arg(long, default_value_t = DEFAULT_CONNECTIONS)]
+    pub connections: usize,
+    /// Independent clients (one connection each, like POS terminals) for the second connection
+    /// model, run at 1,000/s and at each path's highest held rate; 0 skips it.
+    #[arg(long, default_value_t = 1000)]
+    pub clients: usize,
+    /// Offered before each step and left out of its figures (default 2s, 1s with --quick).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub warmup: Option<Duration>,
+    /// The oha binary for the cross-check of each path's highest held rate.
+    #[arg(long, default_value = "oha")]
+    pub oha: String,
+    /// Skip the cross-check with oha (it is skipped with --quick too).
+    #[arg(long)]
+    pub no_oha: bool,
+    /// Skip the processor's scale-out bench (it is skipped with --quick too).
+    #[arg(long)]
+    pub no_scale_out: bool,
+    /// Records of the scale-out bench's backlog.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub scale_out_records: u64,
+    /// Freshness p99 SLO of the streaming paths (v2, v3); v1's freshness is its aggregator
+    /// interval by design and is judged by its drain only.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    pub freshness_slo: Duration,
+    /// Backlog gauge per path on /metrics, e.g. `v2=coffee_v2_consumer_lag` (repeatable;
+    /// replaces the defaults v2=coffee_v2_consumer_lag, v3=coffee_v3_consumer_lag).
+    #[arg(long = "backlog-metric", value_parser = parse_gauge_flag)]
+    pub backlog_metrics: Vec<(ApiVersion, String)>,
+    #[command(flatten)]
+    pub services: Services,
+    #[command(flatten)]
+    pub coffee_rt: CoffeeRtBinary,
+    /// Full URL of a validation-only order route for the HTTP ceiling (default:
+    /// `{url}/api/validate`, the server's own).
+    #[arg(long)]
+    pub validate_url: Option<String>,
+    /// Skip the raw ceilings.
+    #[arg(long)]
+    pub no_ceilings: bool,
+    /// Skip the v1 aggregator's table-size bench (run after the paths, in a scratch database).
+    #[arg(long)]
+    pub no_aggregator: bool,
+    /// Largest table for the aggregator bench (default 10M, 100k with --quick).
+    #[arg(long)]
+    pub aggregator_max_rows: Option<u64>,
+    /// Stop stepping when the whole sweep would run past this (default 19m, 170s with --quick).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub budget: Option<Duration>,
+    /// The command SCALE.md gives for reproducing the run (a wrapper script names itself
+    /// here); default: this process's command line.
+    #[arg(long, env = "COFFEE_RT_LAB_COMMAND", value_name = "COMMAND")]
+    pub report_command: Option<String>,
+}
+
+/// `coffee-lab bench aggregator`
+#[derive(Debug, Clone, Args)]
+pub struct AggregatorArgs {
+    /// Grow the table only up to 100k rows.
+    #[arg(long)]
+    pub quick: bool,
+    /// Largest table size (default 10M, 100k with --quick); a size off the 10k/100k/1M/10M
+    /// ladder is added as the last step.
+    #[arg(long)]
+    pub max_rows: Option<u64>,
+    #[command(flatten)]
+    pub services: Services,
+    /// Print one JSON line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `coffee-lab bench scale-out`
+#[derive(Debug, Clone, Args)]
+pub struct ScaleOutArgs {
+    #[command(flatten)]
+    pub coffee_rt: CoffeeRtBinary,
+    #[command(flatten)]
+    pub backlog: BacklogSize,
+    /// Instance counts to measure, comma separated; each drains the whole backlog afresh.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    pub instances: Vec<usize>,
+    #[command(flatten)]
+    pub services: Services,
+    /// A run whose drain takes longer than this fails.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "20m")]
+    pub drain_timeout: Duration,
+}
+
+/// `coffee-lab bench ws`
+#[derive(Debug, Clone, Args)]
+pub struct WsArgs {
+    /// A running server that runs the v2 worker too (as `coffee-rt up` does); without it the
+    /// bench starts `coffee-rt serve` and `coffee-rt worker` on a scratch database and
+    /// namespace, and removes them after.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// The pid of `--url`'s server, for its RSS.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// WebSocket clients of the dashboard.
+    #[arg(long, default_value_t = 1000)]
+    pub clients: usize,
+    /// Orders posted, one at a time.
+    #[arg(long, default_value_t = 50)]
+    pub orders: usize,
+    #[command(flatten)]
+    pub services: Services,
+    #[command(flatten)]
+    pub coffee_rt: CoffeeRtBinary,
+}
+
+/// `coffee-lab bench backlog`
+#[derive(Debug, Clone, Args)]
+pub struct BacklogArgs {
+    #[command(flatten)]
+    pub backlog: BacklogSize,
+    /// The processor's window: longest a record waits in its partition's batch.
+    #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
+    pub window: Duration,
+    /// The processor consumer's `fetch.wait.max.ms`.
+    #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
+    pub fetch_wait: Duration,
+    #[command(flatten)]
+    pub services: Services,
+}
+
+/// Parse `v2=coffee_v2_consumer_lag` (the `--backlog-metric` flag).
+pub fn parse_gauge_flag(s: &str) -> Result<(ApiVersion, String), String> {
+    let (v, name) = s.split_once('=').ok_or_else(|| format!("expected VERSION=METRIC, got {s:?}"))?;
+    let version = <ApiVersion as ValueEnum>::from_str(v.trim(), true)?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(format!("empty metric name in {s:?}"));
+    }
+    Ok((version, name.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gauge_flag() {
+        assert_eq!(parse_gauge_flag("v2=coffee_v2_consumer_lag").unwrap(), (ApiVersion::V2, "coffee_v2_consumer_lag".into()));
+        assert!(parse_gauge_flag("v9=x").is_err());
+        assert!(parse_gauge_flag("v2=").is_err());
+        assert!(parse_gauge_flag("v2").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
+    }
+}
