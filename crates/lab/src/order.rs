@@ -7,7 +7,7 @@ use rand::{Rng, RngExt, SeedableRng};
 use serde::Serialize;
 
 /// Drink menu: name, weight in the mix, price range in cents (inclusive).
-/// Prices follow the seeds' examples (americano 3.50, cappuccino 4.50, latte 5.00) with
+/// Prices follow the design papers' examples (americano 3.50, cappuccino 4.50, latte 5.00) with
 /// sizes and extras spreading them over 3.50–6.75.
 const DRINKS: [(&str, u32, (u32, u32)); 3] = [("latte", 45, (450, 675)), ("cappuccino", 30, (425, 575)), ("americano", 25, (350, 450))];
 

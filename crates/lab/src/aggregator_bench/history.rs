@@ -5,7 +5,7 @@ use anyhow::Context;
 
 use super::{INCREMENT_ROWS, INCREMENT_TXNS};
 
-/// Generated orders are 10 ms apart: the history of a steady 100 orders/s (the seeds'
+/// Generated orders are 10 ms apart: the history of a steady 100 orders/s (the design papers'
 /// v1 guess), so 10 M rows are about 28 hours of it, ending now.
 pub const SPACING_MS: u64 = 10;
 /// Rows per INSERT statement while growing the table.

@@ -7,7 +7,7 @@
 //! and at each size times the real [`coffee_pipeline::Aggregator`] ([`measure`]): a full
 //! recompute (median of 3) and an incremental run after 1,000 new rows. [`verdict`] says where
 //! the full recompute stops fitting in the aggregator's interval (1 s in `coffee-rt up`,
-//! 10–60 s in the seeds).
+//! 10–60 s in the design papers).
 //!
 //! The scratch database and the Redis namespace are removed afterwards, whatever happens.
 

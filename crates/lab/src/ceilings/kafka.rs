@@ -17,7 +17,7 @@ use super::CeilingOpts;
 use crate::order::{self, OrderMix};
 use crate::results::ceilings::Ceiling;
 
-/// Partitions of the scratch topic (the seeds' v3 used 4).
+/// Partitions of the scratch topic (the design papers' v3 used 4).
 const PARTITIONS: i32 = 4;
 
 /// Measure acknowledged produces against `brokers`, e.g. `127.0.0.1:9092`.

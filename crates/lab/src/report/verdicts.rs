@@ -54,7 +54,7 @@ pub fn crossover(report: &SweepReport) -> Option<Vec<Axis>> {
     ])
 }
 
-/// Where the claims come from: the seeds in `../shared/seeds/`.
+/// Where the claims come from: the design papers in `../shared/seeds/`.
 pub const V2_V3_COMPARISON: &str = "the v2/v3 comparison";
 pub const ARCHITECTURE: &str = "the architecture";
 

@@ -21,7 +21,7 @@ pub const ANALYSIS_END: &str = "<!-- analysis:end -->";
 const ANALYSIS_PLACEHOLDER: &str = "_To be written from the numbers above, by whoever ran the full sweep:_\n\n\
 - _the crossover points between the paths;_\n\
 - _which resource saturates first on each path (CPU of which process, a ceiling of which part);_\n\
-- _how the measured numbers compare with the seeds' guesses: v1 ~100 orders/s, v2 ~500/s, \
+- _how the measured numbers compare with the design papers' guesses: v1 ~100 orders/s, v2 ~500/s, \
 v3 1000+/s, a v2/v3 crossover at 500–1000/s, ~200 MB (v2) against ~3 GB (v3) of memory._";
 
 /// SCALE.md for `report`, keeping the analysis of `previous` (the file being replaced).

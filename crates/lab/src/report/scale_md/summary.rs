@@ -1,4 +1,4 @@
-//! The answers first: each path's highest held rate, v2 against v3, the seeds' claims.
+//! The answers first: each path's highest held rate, v2 against v3, the design papers' claims.
 
 use std::fmt::Write;
 
@@ -90,14 +90,14 @@ pub(super) fn crossover(w: &mut String, report: &SweepReport) {
     }
 }
 
-/// Each claim of the seeds against what was measured.
+/// Each claim of the design papers against what was measured.
 pub(super) fn claims(w: &mut String, report: &SweepReport) {
     let claims = verdicts::claims(report);
     if claims.is_empty() {
         return;
     }
     let _ = writeln!(w, "## The papers' claims, measured\n");
-    let _ = writeln!(w, "The seeds in `../shared/seeds/`: {V2_V3_COMPARISON} and {ARCHITECTURE}. Figures from the steps above.\n");
+    let _ = writeln!(w, "The design papers in `../shared/seeds/`: {V2_V3_COMPARISON} and {ARCHITECTURE}. Figures from the steps above.\n");
     let mut t = table(&["paper", "claim", "measured", "verdict"]);
     for c in claims {
         t.add_row(vec![c.source.to_string(), c.claim.to_string(), c.measured, c.verdict]);
