@@ -15,11 +15,44 @@ use coffee_pipeline::{GroupProtocol, KafkaSettings, ProcessorConfig, WorkerConfi
 use coffee_server::ServerConfig;
 use humantime::Duration;
 
+/// `0.1.0 (<git revision>)`.
+pub const LONG_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("COFFEE_RT_REVISION"), ")");
+
 #[derive(Parser)]
-#[command(name = "coffee-rt", version, about = "Real-time café order analytics over three ingestion paths")]
+#[command(name = "coffee-rt", version = LONG_VERSION, about = "Real-time café order analytics over three ingestion paths")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub log: Log,
+}
+
+/// How the process logs (to stderr).
+#[derive(Debug, Clone, Args)]
+pub struct Log {
+    /// Log filter in `tracing-subscriber`'s `EnvFilter` syntax. `coffee_rt::http=debug` adds a
+    /// span and an event per HTTP request (method, route, version, status, latency, order id).
+    #[arg(long = "log", env = "COFFEE_RT_LOG", global = true, default_value = "info,librdkafka=off,rdkafka=off")]
+    pub filter: String,
+    /// `text` for people, `json` for one JSON object per line (log collectors).
+    #[arg(long = "log-format", env = "COFFEE_RT_LOG_FORMAT", global = true, default_value = "text", value_parser = ["text", "json"])]
+    pub format: String,
+}
+
+impl Log {
+    /// Installs the global subscriber.
+    pub fn init(&self) {
+        let filter = tracing_subscriber::EnvFilter::try_new(&self.filter).unwrap_or_else(|e| {
+            eprintln!("invalid COFFEE_RT_LOG {:?} ({e}); using `info`", self.filter);
+            tracing_subscriber::EnvFilter::new("info")
+        });
+        let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+        if self.format == "json" {
+            builder.json().with_current_span(true).with_span_list(false).init();
+        } else {
+            builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
+        }
+    }
 }
 
 #[derive(Subcommand)]

@@ -11,6 +11,19 @@ pub use config::Cli;
 /// Runs the parsed command line to the end.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     use config::Command;
+    // The long-running roles export metrics; the one-shot commands have nobody to scrape them.
+    let role = match &cli.command {
+        Command::Up(_) => Some("up"),
+        Command::Serve(_) => Some("serve"),
+        Command::Worker(_) => Some("worker"),
+        Command::Processor(_) => Some("processor"),
+        Command::Aggregate(_) => Some("aggregate"),
+        Command::Migrate(_) | Command::Reconcile(_) => None,
+    };
+    if let Some(role) = role {
+        coffee_server::telemetry::prometheus();
+        coffee_server::telemetry::set_build_info(role, env!("CARGO_PKG_VERSION"), env!("COFFEE_RT_REVISION"));
+    }
     match cli.command {
         Command::Up(a) => commands::up::run(a).await,
         Command::Serve(a) => commands::serve::run(a).await,

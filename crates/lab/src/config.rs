@@ -199,8 +199,8 @@ pub struct SweepArgs {
     /// interval by design and is judged by its drain only.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
     pub freshness_slo: Duration,
-    /// Backlog gauge per path on /metrics, e.g. `v2=coffee_v2_consumer_lag` (repeatable;
-    /// replaces the defaults v2=coffee_v2_consumer_lag, v3=coffee_v3_consumer_lag).
+    /// Backlog gauge per path on /metrics, e.g. `v2=coffee_rt_v2_consumer_lag_entries` (repeatable;
+    /// replaces the defaults v2=coffee_rt_v2_consumer_lag_entries, v3=coffee_rt_v3_consumer_lag_records).
     #[arg(long = "backlog-metric", value_parser = parse_gauge_flag)]
     pub backlog_metrics: Vec<(ApiVersion, String)>,
     #[command(flatten)]
@@ -301,7 +301,7 @@ pub struct BacklogArgs {
     pub services: Services,
 }
 
-/// Parse `v2=coffee_v2_consumer_lag` (the `--backlog-metric` flag).
+/// Parse `v2=coffee_rt_v2_consumer_lag_entries` (the `--backlog-metric` flag).
 pub fn parse_gauge_flag(s: &str) -> Result<(ApiVersion, String), String> {
     let (v, name) = s.split_once('=').ok_or_else(|| format!("expected VERSION=METRIC, got {s:?}"))?;
     let version = <ApiVersion as ValueEnum>::from_str(v.trim(), true)?;
@@ -318,7 +318,10 @@ mod tests {
 
     #[test]
     fn gauge_flag() {
-        assert_eq!(parse_gauge_flag("v2=coffee_v2_consumer_lag").unwrap(), (ApiVersion::V2, "coffee_v2_consumer_lag".into()));
+        assert_eq!(
+            parse_gauge_flag("v2=coffee_rt_v2_consumer_lag_entries").unwrap(),
+            (ApiVersion::V2, "coffee_rt_v2_consumer_lag_entries".into())
+        );
         assert!(parse_gauge_flag("v9=x").is_err());
         assert!(parse_gauge_flag("v2=").is_err());
         assert!(parse_gauge_flag("v2").is_err());

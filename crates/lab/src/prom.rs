@@ -166,8 +166,8 @@ mod tests {
     use super::*;
 
     const TEXT: &str = r#"
-# HELP coffee_order_freshness_seconds Accept to counted.
-# TYPE coffee_order_freshness_seconds histogram
+# HELP coffee_rt_order_freshness_seconds Accept to counted.
+# TYPE coffee_rt_order_freshness_seconds histogram
 coffee_order_freshness_seconds_bucket{version="v2",le="0.1"} 10
 coffee_order_freshness_seconds_bucket{version="v2",le="0.5"} 60
 coffee_order_freshness_seconds_bucket{version="v2",le="1"} 90
@@ -177,8 +177,8 @@ coffee_order_freshness_seconds_count{version="v2"} 100
 coffee_order_freshness_seconds_bucket{version="v3",le="0.1"} 5
 coffee_order_freshness_seconds_bucket{version="v3",le="+Inf"} 5
 coffee_order_freshness_seconds_count{version="v3"} 5
-coffee_v2_consumer_lag{stream="orders",note="a \"quoted\", value"} 17
-coffee_v2_consumer_lag{stream="other"} 3 1700000000000
+coffee_rt_v2_consumer_lag_entries{stream="orders",note="a \"quoted\", value"} 17
+coffee_rt_v2_consumer_lag_entries{stream="other"} 3 1700000000000
 "#;
 
     #[test]
@@ -188,19 +188,19 @@ coffee_v2_consumer_lag{stream="other"} 3 1700000000000
         let lag = s.iter().find(|x| x.label("stream") == Some("orders")).unwrap();
         assert_eq!(lag.label("note"), Some("a \"quoted\", value"));
         assert_eq!(lag.value, 17.0);
-        assert_eq!(gauge(&s, "coffee_v2_consumer_lag", &[]), Some(20.0));
-        assert_eq!(gauge(&s, "coffee_v2_consumer_lag", &[("stream", "other")]), Some(3.0));
+        assert_eq!(gauge(&s, "coffee_rt_v2_consumer_lag_entries", &[]), Some(20.0));
+        assert_eq!(gauge(&s, "coffee_rt_v2_consumer_lag_entries", &[("stream", "other")]), Some(3.0));
         assert_eq!(gauge(&s, "nope", &[]), None);
     }
 
     #[test]
     fn reads_one_version_of_the_histogram() {
         let s = parse(TEXT);
-        let h = HistogramSnapshot::from_samples(&s, "coffee_order_freshness_seconds", &[("version", "v2")]).unwrap();
+        let h = HistogramSnapshot::from_samples(&s, "coffee_rt_order_freshness_seconds", &[("version", "v2")]).unwrap();
         assert_eq!(h.buckets.len(), 4);
         assert_eq!(h.count, 100.0);
         assert_eq!(h.sum, 42.5);
-        assert!(HistogramSnapshot::from_samples(&s, "coffee_order_freshness_seconds", &[("version", "v1")]).is_none());
+        assert!(HistogramSnapshot::from_samples(&s, "coffee_rt_order_freshness_seconds", &[("version", "v1")]).is_none());
     }
 
     #[test]

@@ -83,7 +83,7 @@ impl Aggregator {
             freshness::record(Version::V1, accepted_at, visible, count);
         }
         let took = started.elapsed();
-        metrics::histogram!("coffee_flush_duration_seconds", "stage" => "v1_aggregate").record(took.as_secs_f64());
+        metrics::histogram!("coffee_rt_flush_duration_seconds", "stage" => "v1_aggregate").record(took.as_secs_f64());
         Ok(RunReport { mode, orders_counted: delta.total.count, window, took })
     }
 

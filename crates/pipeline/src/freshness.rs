@@ -31,7 +31,7 @@ use chrono::{DateTime, Utc};
 use coffee_core::Version;
 use serde::Serialize;
 
-pub const HISTOGRAM: &str = "coffee_order_freshness_seconds";
+pub const HISTOGRAM: &str = "coffee_rt_order_freshness_seconds";
 
 /// How far back the rolling window reaches.
 pub const WINDOW_SECS: u64 = 60;

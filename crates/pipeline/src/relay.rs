@@ -88,6 +88,16 @@ pub async fn sweep(pool: &PgPool, projection: &Projection, source_like: &str, ol
     Ok(apply_in_order(&client, projection, &entries).await?.0)
 }
 
+/// Publishes `coffee_rt_outbox_entries{version}`: the deltas of `version`'s writers still in the
+/// outbox. It stays near the number of writers when Redis keeps up; growing, it means Redis
+/// (or a gap) holds the projection back while PostgreSQL keeps every order.
+pub async fn publish_outbox_depth(pool: &PgPool, version: coffee_core::Version) -> anyhow::Result<()> {
+    let client = pool.get().await?;
+    let depth = postgres::outbox_depth(&client, &format!("{}:%", version.as_str())).await?;
+    metrics::gauge!("coffee_rt_outbox_entries", "version" => version.as_str()).set(depth as f64);
+    Ok(())
+}
+
 /// Returns how many entries were applied and how many were removed from the outbox (applied
 /// now or found already applied).
 async fn apply_in_order(

@@ -11,8 +11,9 @@ use tokio::{net::TcpListener, task::JoinSet};
 
 use crate::{
     AppState, ServerConfig, Services,
-    dashboard::{Hub, HubTask},
-    routes, telemetry,
+    dashboard::{Accepted, Hub, HubTask},
+    routes,
+    telemetry::{self, Readiness},
 };
 
 pub struct Application {
@@ -35,7 +36,8 @@ impl Application {
         let mut redis = store_redis::connect(&settings.redis_url).await?;
         v2_stream::ensure_group(&mut redis, &settings.namespace).await?;
         let projection = Projection::new(redis.clone(), &settings.namespace);
-        let (dashboard, hub_task) = Hub::start(projection.clone(), &settings.redis_url).await?;
+        let accepted = Arc::new(Accepted::default());
+        let (dashboard, hub_task) = Hub::start(projection.clone(), &settings.redis_url, Arc::clone(&accepted)).await?;
         let (v1, v1_writers) = V1Ingest::start(pool.clone(), BatcherConfig { queue: settings.v1_queue, ..Default::default() });
         let v2 = V2Ingest::new(redis, &settings.namespace, settings.v2_maxlen);
         let v3 = V3Ingest::new(&settings.kafka)?;
@@ -43,7 +45,8 @@ impl Application {
         let listener = bind(settings.listen)?;
         let in_flight = Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight));
         let paths: [Arc<dyn Ingest>; 3] = [Arc::new(v1), Arc::new(v2), Arc::new(v3.clone())];
-        let state = AppState::new(Services { catalog, pool, projection, paths, v3, prometheus, in_flight, dashboard });
+        let readiness = Readiness { postgres: Some(pool.clone()), redis: Some(projection.connection()), kafka: Some((v3.probe(), false)) };
+        let state = AppState::new(Services { catalog, pool, projection, paths, prometheus, in_flight, dashboard, accepted, readiness });
         Ok(Application { listener, state, v1_writers, topic_task, hub_task })
     }
 

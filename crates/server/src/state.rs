@@ -2,11 +2,11 @@ use std::sync::Arc;
 
 use coffee_core::Catalog;
 use coffee_core::Version;
-use coffee_pipeline::{Ingest, V3Ingest};
+use coffee_pipeline::Ingest;
 use coffee_store::{PgPool, Projection};
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::dashboard::Hub;
+use crate::dashboard::{Accepted, Hub};
 
 /// What every handler can reach: one pointer, because axum clones the state for every request.
 #[derive(Clone)]
@@ -33,14 +33,16 @@ pub struct Services {
     pub projection: Projection,
     /// The ingestion paths, in [`Version`] order.
     pub paths: [Arc<dyn Ingest>; 3],
-    /// v3's producer once more, for the readiness check of the broker.
-    pub v3: V3Ingest,
     pub prometheus: PrometheusHandle,
     /// Order requests in flight, across all versions. When none is left the API answers 503
     /// at once instead of queueing without bound.
     pub in_flight: Arc<tokio::sync::Semaphore>,
     /// The live dashboard's fan-out (one Redis subscription per process).
     pub dashboard: Hub,
+    /// The newest order accepted per path, for the dashboard's lag.
+    pub accepted: Arc<Accepted>,
+    /// What `/readyz` checks.
+    pub readiness: crate::telemetry::Readiness,
 }
 
 impl Services {

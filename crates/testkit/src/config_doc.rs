@@ -44,10 +44,10 @@ fn collect(cmd: &Command, path: &str, rows: &mut BTreeMap<String, Row>) {
         let path = if path.is_empty() { sub.get_name().to_owned() } else { format!("{path} {}", sub.get_name()) };
         collect(sub, &path, rows);
     }
-    if path.is_empty() {
-        return;
-    }
     for arg in cmd.get_arguments() {
+        if arg.is_global_set() != path.is_empty() {
+            continue; // the program's own flags are the global ones; a subcommand lists its own
+        }
         let Some(long) = arg.get_long() else { continue };
         if matches!(arg.get_action(), ArgAction::Help | ArgAction::HelpShort | ArgAction::HelpLong | ArgAction::Version) {
             continue;
@@ -59,6 +59,6 @@ fn collect(cmd: &Command, path: &str, rows: &mut BTreeMap<String, Row>) {
         // A flag that means something else in another subcommand gets a row of its own.
         let key = format!("--{long}\u{0}{env:?}\u{0}{default:?}\u{0}{help}");
         let row = rows.entry(key).or_insert_with(|| Row { flag: format!("--{long}"), env, default, used_by: Vec::new(), help });
-        row.used_by.push(format!("`{path}`"));
+        row.used_by.push(if path.is_empty() { "every command".to_owned() } else { format!("`{path}`") });
     }
 }

@@ -26,4 +26,4 @@ pub use app::{Stopped, TestApp};
 pub use env::{PG_ADMIN, REDIS, TestEnv, brokers};
 pub use orders::{assert_no_drift, order, post_all, post_all_within, post_many, stored};
 pub use proxy::Proxy;
-pub use wait::wait_until;
+pub use wait::{free_port, wait_until};

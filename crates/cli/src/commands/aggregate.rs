@@ -4,12 +4,13 @@ use crate::config::AggregateArgs;
 
 pub async fn run(args: AggregateArgs) -> anyhow::Result<()> {
     let (pool, projection) = super::sinks(&args.services).await?;
+    let readiness = super::sinks_readiness(&pool, &projection);
     let aggregator = Aggregator::new(pool, projection);
     let mode = if args.full { AggregateMode::Full } else { AggregateMode::Incremental };
     match args.every {
         Some(every) if !args.once => {
             let shutdown = crate::shutdown::on_signal();
-            args.metrics.start(shutdown.clone()).await?;
+            args.metrics.start(readiness, shutdown.clone()).await?;
             aggregator.run_every(*every, mode, shutdown.cancelled_owned()).await;
         }
         _ => {

@@ -8,6 +8,8 @@ pub mod serve;
 pub mod up;
 pub mod worker;
 
+use coffee_server::telemetry::Readiness;
+
 use crate::config::{Metrics, Services};
 
 /// Connects the two sinks the background roles share, migrating the database first.
@@ -19,12 +21,18 @@ pub async fn sinks(services: &Services) -> anyhow::Result<(coffee_store::PgPool,
 }
 
 impl Metrics {
-    /// Starts the listener if one was asked for; it stops with `shutdown`.
-    pub async fn start(&self, shutdown: tokio_util::sync::CancellationToken) -> anyhow::Result<()> {
+    /// Starts the listener (`/metrics`, `/livez`, `/readyz` checking `readiness`) if one was
+    /// asked for; it stops with `shutdown`.
+    pub async fn start(&self, readiness: Readiness, shutdown: tokio_util::sync::CancellationToken) -> anyhow::Result<()> {
         if let Some(addr) = self.metrics_listen {
-            let bound = coffee_server::telemetry::serve_metrics(addr, shutdown.cancelled_owned()).await?;
+            let bound = coffee_server::telemetry::serve_metrics(addr, readiness, shutdown.cancelled_owned()).await?;
             println!("metrics: http://{bound}/metrics");
         }
         Ok(())
     }
+}
+
+/// Readiness of a role that writes both sinks.
+pub fn sinks_readiness(pool: &coffee_store::PgPool, projection: &coffee_store::Projection) -> Readiness {
+    Readiness { postgres: Some(pool.clone()), redis: Some(projection.connection()), kafka: None }
 }

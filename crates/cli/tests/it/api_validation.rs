@@ -99,7 +99,7 @@ async fn health_endpoints_answer() {
     app.post("v1", &order(0)).await;
     let text = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
     assert!(text.contains("coffee_http_request_duration_seconds_bucket"), "histogram buckets exported");
-    assert!(text.contains("coffee_orders_accepted_total"), "{text}");
+    assert!(text.contains("coffee_rt_orders_accepted_total"), "{text}");
     app.stop().await;
 }
 

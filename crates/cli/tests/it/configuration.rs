@@ -10,8 +10,7 @@ Every setting of the three programs, generated from their command-line definitio
 `configuration` in `crates/cli/tests/it` fails when this file is out of date; run it with
 `COFFEE_RT_UPDATE_DOCS=1` to rewrite it). Each flag can be given as the environment variable
 beside it. The names are `COFFEE_RT_*`, plus the ecosystem's `DATABASE_URL`, `REDIS_URL` and
-`KAFKA_BROKERS`, which the three programs read alike. `COFFEE_RT_LOG` sets the log filter
-(`info` by default, in `tracing-subscriber`'s `EnvFilter` syntax).
+`KAFKA_BROKERS`, which the three programs read alike.
 
 ";
 

@@ -1,7 +1,7 @@
 //! Freshness of a load run, from the server's own per-order measurement.
 //!
 //! The server observes, per order, the delay from the API accepting it to the order being
-//! counted in the Redis metrics, into the histogram `coffee_order_freshness_seconds{version}`.
+//! counted in the Redis metrics, into the histogram `coffee_rt_order_freshness_seconds{version}`.
 //! A run's freshness is that histogram after the run minus before it, once the pipeline has
 //! drained (the `_count` reached the number of accepted orders, or stopped growing).
 //! This never watches a shared counter, which other traffic would contaminate.
@@ -17,7 +17,7 @@ use crate::prom::{self, HistogramSnapshot};
 use crate::results::load::{FreshnessMs, round3};
 
 /// The server's per-order freshness histogram (seconds), labelled `version`.
-pub const FRESHNESS_METRIC: &str = "coffee_order_freshness_seconds";
+pub const FRESHNESS_METRIC: &str = "coffee_rt_order_freshness_seconds";
 
 /// How long to wait for orders still in the pipeline after the last response.
 #[derive(Debug, Clone, Copy)]

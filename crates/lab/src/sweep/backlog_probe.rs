@@ -21,7 +21,7 @@ pub trait BacklogProbe: Send + Sync {
     /// for that path (then only freshness and the drain judge its backlog).
     async fn backlog(&self, version: ApiVersion) -> anyhow::Result<Option<f64>>;
 
-    /// A short description for SCALE.md, e.g. `v2: coffee_v2_consumer_lag`.
+    /// A short description for SCALE.md, e.g. `v2: coffee_rt_v2_consumer_lag_entries`.
     fn describe(&self) -> String;
 }
 
@@ -39,7 +39,10 @@ impl MetricsGaugeProbe {
 
     /// The gauges the sweep looks for unless told otherwise.
     pub fn default_gauges() -> BTreeMap<ApiVersion, String> {
-        BTreeMap::from([(ApiVersion::V2, "coffee_v2_consumer_lag".to_string()), (ApiVersion::V3, "coffee_v3_consumer_lag".to_string())])
+        BTreeMap::from([
+            (ApiVersion::V2, "coffee_rt_v2_consumer_lag_entries".to_string()),
+            (ApiVersion::V3, "coffee_rt_v3_consumer_lag_records".to_string()),
+        ])
     }
 }
 

@@ -95,7 +95,7 @@ pub fn fixed_router(status: StatusCode, delay: Duration) -> Router {
 }
 
 /// A server with a fake pipeline: each accepted order is "counted" `pipeline_delay` later,
-/// and the delay is exported as `coffee_order_freshness_seconds{version}` like the real one.
+/// and the delay is exported as `coffee_rt_order_freshness_seconds{version}` like the real one.
 pub fn pipeline_router(pipeline_delay: Duration) -> Router {
     let hist = Arc::new(FakeHistogram::default());
     let h2 = hist.clone();
@@ -145,9 +145,9 @@ impl FakeHistogram {
         let count = self.count.load(Ordering::Relaxed);
         if count == 0 {
             // Like a real labelled histogram: no series before the first observation.
-            return "# TYPE coffee_order_freshness_seconds histogram\n".into();
+            return "# TYPE coffee_rt_order_freshness_seconds histogram\n".into();
         }
-        let mut out = String::from("# TYPE coffee_order_freshness_seconds histogram\n");
+        let mut out = String::from("# TYPE coffee_rt_order_freshness_seconds histogram\n");
         for (i, b) in BOUNDS.iter().enumerate() {
             out += &format!(
                 "coffee_order_freshness_seconds_bucket{{version=\"v2\",le=\"{b}\"}} {}\n",

@@ -83,8 +83,8 @@ async fn writer(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<(Order, Reply)>>>, co
             Ok(Err(e)) => Err(e),
             Err(_) => Err(IngestError::unavailable("postgres", "insert timed out")),
         };
-        metrics::histogram!("coffee_batch_size", "stage" => "v1_insert").record(orders.len() as f64);
-        metrics::histogram!("coffee_flush_duration_seconds", "stage" => "v1_insert").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("coffee_rt_batch_orders", "stage" => "v1_insert").record(orders.len() as f64);
+        metrics::histogram!("coffee_rt_flush_duration_seconds", "stage" => "v1_insert").record(started.elapsed().as_secs_f64());
         if let Err(e) = &outcome {
             tracing::warn!(error = %e, orders = orders.len(), "v1 batch failed");
         }

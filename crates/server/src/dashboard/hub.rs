@@ -20,6 +20,7 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 use super::{
+    Accepted,
     frame::{Fingerprint, Snapshot, VersionView},
     series::Rates,
     subscriber,
@@ -54,10 +55,10 @@ impl HubTask {
 
 impl Hub {
     /// Reads the first snapshot (so the first client gets data at once) and starts the hub.
-    pub async fn start(projection: Projection, redis_url: &str) -> anyhow::Result<(Hub, HubTask)> {
+    pub async fn start(projection: Projection, redis_url: &str, accepted: Arc<Accepted>) -> anyhow::Result<(Hub, HubTask)> {
         let client = redis::Client::open(redis_url)?;
         let stop = CancellationToken::new();
-        let mut builder = Builder { projection, rates: Rates::default(), seq: 0, last: None, last_write: None };
+        let mut builder = Builder { projection, accepted, rates: Rates::default(), seq: 0, last: None, last_write: None };
         builder.sample().await?;
         let (first, fingerprint) = builder.build().await?;
         builder.remember(fingerprint);
@@ -110,7 +111,7 @@ async fn run(mut b: Builder, tx: watch::Sender<Utf8Bytes>, dirty: Arc<Notify>, s
                     b.remember(fingerprint);
                     tx.send_replace(frame);
                     last_push = Instant::now();
-                    metrics::counter!("coffee_dashboard_pushes_total").increment(1);
+                    metrics::counter!("coffee_rt_dashboard_pushes_total").increment(1);
                 }
             }
             // Keep the last good frame; the next tick retries.
@@ -122,6 +123,7 @@ async fn run(mut b: Builder, tx: watch::Sender<Utf8Bytes>, dirty: Arc<Notify>, s
 
 struct Builder {
     projection: Projection,
+    accepted: Arc<Accepted>,
     rates: Rates,
     seq: u64,
     last: Option<Fingerprint>,
@@ -144,6 +146,10 @@ impl Builder {
         let p = &self.projection;
         let (v1, v2, v3) = tokio::try_join!(p.snapshot(Version::V1, now), p.snapshot(Version::V2, now), p.snapshot(Version::V3, now))?;
         let snaps: [VersionSnapshot; 3] = [v1, v2, v3];
+        for s in &snaps {
+            let lag = self.accepted.lag_seconds(s.version, s.newest_accepted_at, now);
+            metrics::gauge!("coffee_rt_freshness_lag_seconds", "version" => s.version.as_str()).set(lag);
+        }
         let fingerprint = Fingerprint::of(&snaps, self.rates.generation());
         let rates = self.rates.frame();
         let versions = snaps

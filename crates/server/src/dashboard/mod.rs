@@ -7,11 +7,13 @@
 
 mod frame;
 mod hub;
+mod lag;
 mod page;
 mod series;
 mod subscriber;
 mod ws;
 
 pub use hub::{Hub, HubTask};
+pub use lag::Accepted;
 pub(crate) use page::{asset, index};
 pub(crate) use ws::ws_dashboard;

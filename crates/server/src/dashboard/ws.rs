@@ -83,18 +83,18 @@ async fn send(socket: &mut WebSocket, text: Utf8Bytes) -> Result<(), ()> {
     }
 }
 
-/// Counts open dashboard sockets in `coffee_dashboard_clients`.
+/// Counts open dashboard sockets in `coffee_rt_dashboard_clients`.
 struct ClientGauge;
 
 impl ClientGauge {
     fn new() -> ClientGauge {
-        metrics::gauge!("coffee_dashboard_clients").increment(1.0);
+        metrics::gauge!("coffee_rt_dashboard_clients").increment(1.0);
         ClientGauge
     }
 }
 
 impl Drop for ClientGauge {
     fn drop(&mut self) {
-        metrics::gauge!("coffee_dashboard_clients").decrement(1.0);
+        metrics::gauge!("coffee_rt_dashboard_clients").decrement(1.0);
     }
 }

@@ -27,5 +27,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(telemetry::track))
+        .layer(telemetry::trace::layer())
         .with_state(state)
 }

@@ -12,7 +12,7 @@ use coffee_pipeline::Receipt;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::{AppState, error::ApiError};
+use crate::{AppState, error::ApiError, telemetry};
 
 #[derive(Debug, Serialize)]
 pub struct Accepted {
@@ -35,15 +35,17 @@ pub async fn post_order(
     let raw = parse_body(&body)?;
     let order =
         Order::parse(raw, &state.catalog, Utc::now()).map_err(|e| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, e.field, e.message))?;
-    let order_id = order.order_id;
+    let (order_id, accepted_at) = (order.order_id, order.accepted_at);
+    telemetry::trace::record_order_id(&order_id);
     let path = state.path(version);
     let receipt = path.receipt();
     path.submit(order).await?;
+    state.accepted.record(version, accepted_at);
     let status = match receipt {
         Receipt::Stored => (StatusCode::CREATED, "created"),
         Receipt::Logged => (StatusCode::ACCEPTED, "accepted"),
     };
-    metrics::counter!("coffee_orders_accepted_total", "version" => version.as_str()).increment(1);
+    metrics::counter!("coffee_rt_orders_accepted_total", "version" => version.as_str()).increment(1);
     Ok((status.0, Json(Accepted { order_id, version, status: status.1 })))
 }
 

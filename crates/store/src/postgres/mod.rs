@@ -11,6 +11,6 @@ mod scratch;
 pub use aggregate::{XidWindow, acceptance_ages, compute_metrics, snapshot_xmin};
 pub use connect::{PgPool, connect, create_database_if_missing, migrate};
 pub use orders::insert_orders;
-pub use outbox::{Committed, OutboxEntry, commit_batch, delete_outbox, pending_outbox};
+pub use outbox::{Committed, OutboxEntry, commit_batch, delete_outbox, outbox_depth, pending_outbox};
 pub use positions::{log_offsets, log_offsets_once, position};
 pub use scratch::{ScratchDatabase, with_dbname};

@@ -150,3 +150,8 @@ pub async fn delete_outbox<C: GenericClient>(client: &C, source: &str, seq: i64)
     client.execute("DELETE FROM metrics_outbox WHERE source = $1 AND seq = $2", &[&source, &seq]).await?;
     Ok(())
 }
+
+/// How many deltas of the sources matching `source_like` (a LIKE pattern) the outbox holds.
+pub async fn outbox_depth<C: GenericClient>(client: &C, source_like: &str) -> Result<i64, tokio_postgres::Error> {
+    Ok(client.query_one("SELECT count(*) FROM metrics_outbox WHERE source LIKE $1", &[&source_like]).await?.get(0))
+}

@@ -124,7 +124,7 @@ impl Worker {
                     // on go to a new stream: recreate the group at `0` so they are all read.
                     // Whatever is replayed, PostgreSQL deduplicates by order id.
                     tracing::warn!("the v2 consumer group is gone; recreating it at 0");
-                    metrics::counter!("coffee_v2_group_recreated_total").increment(1);
+                    metrics::counter!("coffee_rt_v2_group_recreated_total").increment(1);
                     if let Err(e) = ensure_group(&mut conn, self.projection.namespace()).await {
                         tracing::warn!(error = %e, "recreating the v2 consumer group failed");
                         sleep(Duration::from_millis(500)).await;
@@ -212,7 +212,7 @@ impl Worker {
         if orders.is_empty() {
             return Ok(Outcome::Done);
         }
-        metrics::histogram!("coffee_batch_size", "stage" => "v2_worker").record(orders.len() as f64);
+        metrics::histogram!("coffee_rt_batch_orders", "stage" => "v2_worker").record(orders.len() as f64);
         match self.step.commit(&orders, None, shutdown).await {
             Ok(_) => {}
             Err(Stopped::Refused(e)) => {
@@ -225,7 +225,7 @@ impl Worker {
             .xack(&self.stream, GROUP, &ids)
             .await
             .unwrap_or_else(|e| tracing::warn!(error = %e, "XACK failed; entries will be redelivered and skipped"));
-        metrics::histogram!("coffee_flush_duration_seconds", "stage" => "v2_worker").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("coffee_rt_flush_duration_seconds", "stage" => "v2_worker").record(started.elapsed().as_secs_f64());
         Ok(Outcome::Done)
     }
 
@@ -270,7 +270,7 @@ impl Worker {
             conn.xautoclaim_options(&self.stream, GROUP, &self.config.consumer, min_idle, "0-0", opts).await?;
         if !claimed.claimed.is_empty() {
             tracing::info!(count = claimed.claimed.len(), "took over entries from a dead consumer");
-            metrics::counter!("coffee_v2_claimed_total").increment(claimed.claimed.len() as u64);
+            metrics::counter!("coffee_rt_v2_claimed_total").increment(claimed.claimed.len() as u64);
             let mut keep = Vec::new();
             for e in claimed.claimed {
                 let pending: redis::streams::StreamPendingCountReply = conn.xpending_count(&self.stream, GROUP, &e.id, &e.id, 1).await?;
@@ -287,10 +287,11 @@ impl Worker {
             }
         }
         relay::sweep(&self.pool, &self.projection, "v2:%", self.config.sweep_older_than).await?;
+        relay::publish_outbox_depth(&self.pool, Version::V2).await?;
         let info: redis::streams::StreamInfoGroupsReply = conn.xinfo_groups(&self.stream).await?;
         if let Some(g) = info.groups.iter().find(|g| g.name == GROUP) {
-            metrics::gauge!("coffee_v2_consumer_lag").set(g.lag.unwrap_or(0) as f64);
-            metrics::gauge!("coffee_v2_pending").set(g.pending as f64);
+            metrics::gauge!("coffee_rt_v2_consumer_lag_entries").set(g.lag.unwrap_or(0) as f64);
+            metrics::gauge!("coffee_rt_v2_pending_entries").set(g.pending as f64);
         }
         Ok(())
     }

@@ -23,6 +23,6 @@ pub async fn dead_letter(
         .ignore()
         .query_async(conn)
         .await?;
-    metrics::counter!("coffee_dead_letters_total", "version" => "v2").increment(1);
+    metrics::counter!("coffee_rt_dead_letters_total", "version" => "v2").increment(1);
     Ok(())
 }

@@ -231,7 +231,7 @@ impl Processor {
     }
 
     async fn accept(&self, m: &OwnedMessage, windows: &mut HashMap<i32, Window>, dead: &FutureProducer) -> anyhow::Result<()> {
-        metrics::counter!("coffee_v3_records_total").increment(1);
+        metrics::counter!("coffee_rt_v3_records_total").increment(1);
         let w = windows.entry(m.partition()).or_default();
         w.opened.get_or_insert_with(Instant::now);
         w.upto = Some(m.offset());
@@ -277,14 +277,15 @@ impl Processor {
             Err(Stopped::Refused(e)) => anyhow::bail!("v3 window refused by PostgreSQL: {e}"),
             Err(Stopped::ShuttingDown) => unreachable!("a pending future never resolves"),
         }
-        metrics::histogram!("coffee_batch_size", "stage" => "v3_window").record(w.orders.len() as f64);
-        metrics::histogram!("coffee_flush_duration_seconds", "stage" => "v3_window").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("coffee_rt_batch_orders", "stage" => "v3_window").record(w.orders.len() as f64);
+        metrics::histogram!("coffee_rt_flush_duration_seconds", "stage" => "v3_window").record(started.elapsed().as_secs_f64());
         Ok(())
     }
 
     /// Adopts orphaned outbox entries and publishes per-partition lag (log end − PostgreSQL).
     async fn maintain(&self, consumer: &Arc<StreamConsumer<Context>>) -> anyhow::Result<()> {
         relay::sweep(&self.pool, &self.projection, "v3:%", self.config.sweep_older_than).await?;
+        relay::publish_outbox_depth(&self.pool, Version::V3).await?;
         let partitions: Vec<i32> = consumer.assignment()?.elements().iter().map(|e| e.partition()).collect();
         // `fetch_watermarks` blocks until the broker answers (a round trip, longer under load); on a runtime
         // worker it stalled every request scheduled on that thread, so it runs off the runtime.
@@ -300,7 +301,7 @@ impl Processor {
         for (p, high) in highs {
             let (_, done) = postgres::position(&client, &source_of(&self.kafka.topic, p)).await?;
             let lag = high - done.map(|d| d + 1).unwrap_or(0);
-            metrics::gauge!("coffee_v3_consumer_lag", "partition" => p.to_string()).set(lag.max(0) as f64);
+            metrics::gauge!("coffee_rt_v3_consumer_lag_records", "partition" => p.to_string()).set(lag.max(0) as f64);
         }
         Ok(())
     }

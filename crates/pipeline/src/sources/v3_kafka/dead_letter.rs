@@ -20,6 +20,6 @@ pub async fn dead_letter(producer: &FutureProducer, topic: &str, m: &OwnedMessag
         record = record.key(k);
     }
     producer.send(record, Timeout::After(Duration::from_secs(5))).await.map_err(|(e, _)| anyhow::anyhow!("dead-letter produce: {e}"))?;
-    metrics::counter!("coffee_dead_letters_total", "version" => "v3").increment(1);
+    metrics::counter!("coffee_rt_dead_letters_total", "version" => "v3").increment(1);
     Ok(())
 }

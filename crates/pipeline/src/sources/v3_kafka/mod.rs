@@ -12,4 +12,4 @@ mod topic;
 
 pub use consumer::{GroupProtocol, Processor, ProcessorConfig, source_of};
 pub use producer::V3Ingest;
-pub use topic::{KafkaSettings, delete_topics, ensure_topic};
+pub use topic::{KafkaSettings, TopicProbe, delete_topics, ensure_topic};

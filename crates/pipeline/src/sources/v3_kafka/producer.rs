@@ -6,7 +6,7 @@ use rdkafka::{
     util::Timeout,
 };
 
-use super::KafkaSettings;
+use super::{KafkaSettings, TopicProbe};
 use crate::{Ingest, IngestError, Receipt};
 
 /// Produces accepted v3 orders. The API answers 202 only after the broker acknowledged the
@@ -34,17 +34,9 @@ impl V3Ingest {
         Ok(V3Ingest { producer, topic: settings.topic.clone() })
     }
 
-    /// Whether the broker answers a metadata request for the topic.
-    pub async fn check(&self) -> anyhow::Result<()> {
-        let producer = self.producer.clone();
-        let topic = self.topic.clone();
-        tokio::task::spawn_blocking(move || {
-            let md = producer.client().fetch_metadata(Some(&topic), Duration::from_millis(800))?;
-            let t = md.topics().first().ok_or_else(|| anyhow::anyhow!("no metadata"))?;
-            anyhow::ensure!(t.error().is_none() && !t.partitions().is_empty(), "topic {topic} is missing");
-            Ok(())
-        })
-        .await?
+    /// A readiness probe of the broker on this producer's own client.
+    pub fn probe(&self) -> TopicProbe {
+        TopicProbe::sharing(self.producer.clone(), &self.topic)
     }
 }
 

@@ -4,6 +4,7 @@ use rdkafka::{
     ClientConfig,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
+    producer::{FutureProducer, Producer},
     types::RDKafkaErrorCode,
 };
 
@@ -94,4 +95,36 @@ pub async fn delete_topics(settings: &KafkaSettings, topics: &[String]) -> anyho
         }
     }
     Ok(())
+}
+
+/// Asks the broker for the topic's metadata: the readiness check of anything that needs it.
+/// Holds one client, made once: a readiness probe every few seconds must not start a new
+/// librdkafka client (threads, connections) each time.
+#[derive(Clone)]
+pub struct TopicProbe {
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl TopicProbe {
+    pub fn new(settings: &KafkaSettings) -> anyhow::Result<TopicProbe> {
+        Ok(TopicProbe::sharing(settings.client_config().create()?, &settings.topic))
+    }
+
+    /// A probe on an existing producer's client.
+    pub fn sharing(producer: FutureProducer, topic: &str) -> TopicProbe {
+        TopicProbe { producer, topic: topic.to_owned() }
+    }
+
+    /// Whether the broker answers and the topic has partitions (within ~800 ms).
+    pub async fn check(&self) -> anyhow::Result<()> {
+        let (producer, topic) = (self.producer.clone(), self.topic.clone());
+        tokio::task::spawn_blocking(move || {
+            let md = producer.client().fetch_metadata(Some(&topic), Duration::from_millis(800))?;
+            let t = md.topics().first().ok_or_else(|| anyhow::anyhow!("no metadata"))?;
+            anyhow::ensure!(t.error().is_none() && !t.partitions().is_empty(), "topic {topic} is missing");
+            Ok(())
+        })
+        .await?
+    }
 }

@@ -1,0 +1,58 @@
+//! Every metric coffee-rt exports, described once: name, unit and HELP text. The recorders
+//! live where the work happens (server, pipeline); the descriptions live here, so `/metrics`
+//! of every role carries HELP for each one and the catalog reads as the list an operator needs.
+
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+
+pub(super) fn describe() {
+    describe_counter!("coffee_rt_http_requests_total", "HTTP requests answered, by route template, path version and status.");
+    describe_histogram!(
+        "coffee_rt_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time from request to response, by route template, path version and status."
+    );
+    describe_counter!("coffee_rt_orders_accepted_total", "Orders acknowledged with a 2xx, by path.");
+    describe_gauge!(
+        "coffee_rt_freshness_lag_seconds",
+        Unit::Seconds,
+        "How far the Redis projection is behind the newest order this API process accepted (0 when it has counted them all)."
+    );
+    describe_gauge!("coffee_rt_dashboard_clients", "Open dashboard WebSockets of this process.");
+    describe_counter!("coffee_rt_dashboard_pushes_total", "Dashboard snapshots pushed (one per change, at most ten a second).");
+    describe_histogram!(
+        coffee_pipeline::freshness::HISTOGRAM,
+        Unit::Seconds,
+        "Per order, the time from the API's acknowledgement to the order being counted in the Redis metrics, by path."
+    );
+    describe_histogram!(
+        "coffee_rt_batch_orders",
+        Unit::Count,
+        "Orders per sink batch, by stage (v1_insert, v1_aggregate, v2_worker, v3_window)."
+    );
+    describe_histogram!("coffee_rt_flush_duration_seconds", Unit::Seconds, "Time to commit and project one batch, by stage.");
+    describe_gauge!("coffee_rt_v2_consumer_lag_entries", Unit::Count, "Stream entries the v2 consumer group has not been delivered yet.");
+    describe_gauge!("coffee_rt_v2_pending_entries", Unit::Count, "Stream entries delivered to a v2 worker and not acknowledged yet.");
+    describe_gauge!(
+        "coffee_rt_v3_consumer_lag_records",
+        Unit::Count,
+        "Per partition, records in Kafka past the offset PostgreSQL has committed."
+    );
+    describe_gauge!(
+        "coffee_rt_outbox_entries",
+        Unit::Count,
+        "Committed metric deltas still in PostgreSQL's outbox, by path (applied ones are removed by the writer's next batch)."
+    );
+    describe_counter!("coffee_rt_dead_letters_total", "Entries or records set aside because they carry no valid order, by path.");
+    describe_counter!("coffee_rt_v2_claimed_total", "v2 stream entries taken over from a consumer that stopped.");
+    describe_counter!(
+        "coffee_rt_v2_group_recreated_total",
+        "Times the v2 consumer group was found missing (Redis came back empty) and recreated."
+    );
+    describe_counter!("coffee_rt_v3_records_total", "Kafka records read by this v3 processor.");
+    describe_gauge!("coffee_rt_build_info", "Always 1; the labels say which build and role this process runs.");
+}
+
+/// Sets `coffee_rt_build_info{version, revision, role} 1` for this process.
+pub fn set_build_info(role: &'static str, version: &'static str, revision: &'static str) {
+    metrics::gauge!("coffee_rt_build_info", "version" => version, "revision" => revision, "role" => role).set(1.0);
+}
