@@ -37,22 +37,10 @@ pub struct Log {
     /// `text` for people, `json` for one JSON object per line (log collectors).
     #[arg(long = "log-format", env = "COFFEE_RT_LOG_FORMAT", global = true, default_value = "text", value_parser = ["text", "json"])]
     pub format: String,
-}
-
-impl Log {
-    /// Installs the global subscriber.
-    pub fn init(&self) {
-        let filter = tracing_subscriber::EnvFilter::try_new(&self.filter).unwrap_or_else(|e| {
-            eprintln!("invalid COFFEE_RT_LOG {:?} ({e}); using `info`", self.filter);
-            tracing_subscriber::EnvFilter::new("info")
-        });
-        let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-        if self.format == "json" {
-            builder.json().with_current_span(true).with_span_list(false).init();
-        } else {
-            builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
-        }
-    }
+    /// Export trace spans over OTLP/HTTP to this collector, e.g. `http://127.0.0.1:4318/v1/traces`
+    /// (a build with the `otlp` feature; off when unset).
+    #[arg(long = "otlp-endpoint", env = "COFFEE_RT_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Subcommand)]

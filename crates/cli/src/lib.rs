@@ -4,6 +4,7 @@
 
 pub mod commands;
 pub mod config;
+pub mod logging;
 mod shutdown;
 
 pub use config::Cli;

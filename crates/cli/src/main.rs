@@ -9,7 +9,7 @@ use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
     let cli = coffee_rt::Cli::parse();
-    cli.log.init();
+    let _logging = coffee_rt::logging::init(&cli.log)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(coffee_rt::run(cli))
 }
