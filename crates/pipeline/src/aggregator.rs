@@ -84,6 +84,7 @@ impl Aggregator {
         }
         let took = started.elapsed();
         metrics::histogram!("coffee_rt_flush_duration_seconds", "stage" => "v1_aggregate").record(took.as_secs_f64());
+        metrics::histogram!("coffee_rt_batch_orders", "stage" => "v1_aggregate").record(delta.total.count as f64);
         Ok(RunReport { mode, orders_counted: delta.total.count, window, took })
     }
 

@@ -15,7 +15,7 @@ use tower_http::trace::{HttpMakeClassifier, TraceLayer};
 use tracing::{Span, field::Empty};
 
 /// tower-http's trace layer with this module's span and response hooks.
-pub type RequestTrace = TraceLayer<HttpMakeClassifier, fn(&Request) -> Span, (), fn(&Response, Duration, &Span)>;
+pub type RequestTrace = TraceLayer<HttpMakeClassifier, fn(&Request) -> Span, (), fn(&Response, Duration, &Span), (), (), ()>;
 
 /// The layer the router wraps every route in.
 pub fn layer() -> RequestTrace {
@@ -23,6 +23,11 @@ pub fn layer() -> RequestTrace {
         .make_span_with(make_span as fn(&Request) -> Span)
         .on_request(())
         .on_response(on_response as fn(&Response, Duration, &Span))
+        .on_body_chunk(())
+        .on_eos(())
+        // 503s under back-pressure are the API working as designed; they are counted in
+        // `coffee_rt_http_requests_total`, not logged one by one at ERROR.
+        .on_failure(())
 }
 
 fn make_span(req: &Request) -> Span {
