@@ -168,15 +168,15 @@ mod tests {
     const TEXT: &str = r#"
 # HELP coffee_rt_order_freshness_seconds Accept to counted.
 # TYPE coffee_rt_order_freshness_seconds histogram
-coffee_order_freshness_seconds_bucket{version="v2",le="0.1"} 10
-coffee_order_freshness_seconds_bucket{version="v2",le="0.5"} 60
-coffee_order_freshness_seconds_bucket{version="v2",le="1"} 90
-coffee_order_freshness_seconds_bucket{version="v2",le="+Inf"} 100
-coffee_order_freshness_seconds_sum{version="v2"} 42.5
-coffee_order_freshness_seconds_count{version="v2"} 100
-coffee_order_freshness_seconds_bucket{version="v3",le="0.1"} 5
-coffee_order_freshness_seconds_bucket{version="v3",le="+Inf"} 5
-coffee_order_freshness_seconds_count{version="v3"} 5
+coffee_rt_order_freshness_seconds_bucket{version="v2",le="0.1"} 10
+coffee_rt_order_freshness_seconds_bucket{version="v2",le="0.5"} 60
+coffee_rt_order_freshness_seconds_bucket{version="v2",le="1"} 90
+coffee_rt_order_freshness_seconds_bucket{version="v2",le="+Inf"} 100
+coffee_rt_order_freshness_seconds_sum{version="v2"} 42.5
+coffee_rt_order_freshness_seconds_count{version="v2"} 100
+coffee_rt_order_freshness_seconds_bucket{version="v3",le="0.1"} 5
+coffee_rt_order_freshness_seconds_bucket{version="v3",le="+Inf"} 5
+coffee_rt_order_freshness_seconds_count{version="v3"} 5
 coffee_rt_v2_consumer_lag_entries{stream="orders",note="a \"quoted\", value"} 17
 coffee_rt_v2_consumer_lag_entries{stream="other"} 3 1700000000000
 "#;

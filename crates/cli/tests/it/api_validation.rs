@@ -98,7 +98,7 @@ async fn health_endpoints_answer() {
     assert_eq!(body["redis"], "ok");
     app.post("v1", &order(0)).await;
     let text = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
-    assert!(text.contains("coffee_http_request_duration_seconds_bucket"), "histogram buckets exported");
+    assert!(text.contains("coffee_rt_http_request_duration_seconds_bucket"), "histogram buckets exported");
     assert!(text.contains("coffee_rt_orders_accepted_total"), "{text}");
     app.stop().await;
 }

@@ -77,8 +77,8 @@ async fn a_split_worker_serves_its_own_metrics_and_cleans_its_outbox() {
     let count = |name: &str| -> f64 {
         metrics.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
     };
-    assert_eq!(count("coffee_order_freshness_seconds_count{version=\"v2\"}"), 500.0, "{metrics}");
-    assert!(count("coffee_batch_size_count{stage=\"v2_worker\"}") >= 1.0, "{metrics}");
+    assert_eq!(count("coffee_rt_order_freshness_seconds_count{version=\"v2\"}"), 500.0, "{metrics}");
+    assert!(count("coffee_rt_batch_orders_count{stage=\"v2_worker\"}") >= 1.0, "{metrics}");
 
     // Applied deltas are deleted by the source's next transaction: what remains is at most the
     // last one, already in Redis.

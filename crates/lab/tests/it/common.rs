@@ -150,13 +150,13 @@ impl FakeHistogram {
         let mut out = String::from("# TYPE coffee_rt_order_freshness_seconds histogram\n");
         for (i, b) in BOUNDS.iter().enumerate() {
             out += &format!(
-                "coffee_order_freshness_seconds_bucket{{version=\"v2\",le=\"{b}\"}} {}\n",
+                "coffee_rt_order_freshness_seconds_bucket{{version=\"v2\",le=\"{b}\"}} {}\n",
                 self.buckets[i].load(Ordering::Relaxed)
             );
         }
-        out += &format!("coffee_order_freshness_seconds_bucket{{version=\"v2\",le=\"+Inf\"}} {count}\n");
-        out += &format!("coffee_order_freshness_seconds_sum{{version=\"v2\"}} {}\n", self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
-        out += &format!("coffee_order_freshness_seconds_count{{version=\"v2\"}} {count}\n");
+        out += &format!("coffee_rt_order_freshness_seconds_bucket{{version=\"v2\",le=\"+Inf\"}} {count}\n");
+        out += &format!("coffee_rt_order_freshness_seconds_sum{{version=\"v2\"}} {}\n", self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        out += &format!("coffee_rt_order_freshness_seconds_count{{version=\"v2\"}} {count}\n");
         out
     }
 }
