@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use coffee_core::{Catalog, Version};
 use coffee_pipeline::{GroupProtocol, KafkaSettings, ProcessorConfig, WorkerConfig};
 use coffee_server::ServerConfig;
+use coffee_warehouse::ClickHouseConfig;
 use humantime::Duration;
 
 /// `0.1.0 (<git revision>)`.
@@ -158,10 +159,33 @@ pub struct Http {
     /// Order requests in flight at once (all versions); past it the API answers 503.
     #[arg(long, env = "COFFEE_RT_MAX_IN_FLIGHT", default_value_t = ServerConfig::default().max_in_flight)]
     pub max_in_flight: usize,
+
+    /// The café's time zone (IANA name, e.g. `Europe/Paris`): history is bucketed by its days.
+    #[arg(long, env = "COFFEE_RT_TIMEZONE", default_value_t = ServerConfig::default().timezone)]
+    pub timezone: chrono_tz::Tz,
 }
 
-/// The server's configuration from its three groups.
-pub fn server_config(services: &Services, kafka: &Kafka, http: &Http) -> anyhow::Result<ServerConfig> {
+/// The warehouse (ClickHouse over HTTP). Without a URL there is none, and the history API
+/// reads PostgreSQL.
+#[derive(Debug, Clone, Args)]
+pub struct Warehouse {
+    /// ClickHouse's HTTP interface, e.g. `http://127.0.0.1:8123` (credentials in the URL).
+    #[arg(long, env = "CLICKHOUSE_URL")]
+    pub clickhouse_url: Option<String>,
+    /// The ClickHouse database of the warehouse.
+    #[arg(long, env = "COFFEE_RT_CLICKHOUSE_DATABASE", default_value = "coffee_rt")]
+    pub clickhouse_database: String,
+}
+
+impl Warehouse {
+    pub fn config(&self) -> Option<ClickHouseConfig> {
+        let url = self.clickhouse_url.clone().filter(|u| !u.is_empty())?;
+        Some(ClickHouseConfig { url, database: self.clickhouse_database.clone() })
+    }
+}
+
+/// The server's configuration from its groups.
+pub fn server_config(services: &Services, kafka: &Kafka, http: &Http, warehouse: &Warehouse) -> anyhow::Result<ServerConfig> {
     Ok(ServerConfig {
         listen: http.listen,
         database_url: services.database_url.clone(),
@@ -173,6 +197,8 @@ pub fn server_config(services: &Services, kafka: &Kafka, http: &Http) -> anyhow:
         v2_maxlen: http.v2_maxlen,
         max_in_flight: http.max_in_flight,
         kafka: kafka.into(),
+        timezone: http.timezone,
+        warehouse: warehouse.config(),
     })
 }
 
@@ -278,6 +304,8 @@ pub struct UpArgs {
     #[command(flatten)]
     pub http: Http,
     #[command(flatten)]
+    pub warehouse: Warehouse,
+    #[command(flatten)]
     pub worker: V2Worker,
     #[command(flatten)]
     pub processor: V3Processor,
@@ -294,6 +322,8 @@ pub struct ServeArgs {
     pub kafka: Kafka,
     #[command(flatten)]
     pub http: Http,
+    #[command(flatten)]
+    pub warehouse: Warehouse,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -371,7 +401,7 @@ mod tests {
     #[test]
     fn defaults_come_from_the_config_types() {
         let Command::Up(up) = Cli::try_parse_from(["coffee-rt", "up"]).unwrap().command else { unreachable!() };
-        let server = server_config(&up.services, &up.kafka, &up.http).unwrap();
+        let server = server_config(&up.services, &up.kafka, &up.http, &up.warehouse).unwrap();
         let default = ServerConfig::default();
         assert_eq!((server.listen, server.pg_pool, server.max_in_flight), (default.listen, default.pg_pool, default.max_in_flight));
         assert_eq!(up.worker.config("up").linger, WorkerConfig::new("x").linger);

@@ -2,6 +2,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use coffee_core::Catalog;
 use coffee_pipeline::KafkaSettings;
+use coffee_warehouse::ClickHouseConfig;
 
 /// What the HTTP server needs. The binary's `config` module builds it from flags and
 /// environment variables; tests build it directly. The defaults are the ones a new user gets.
@@ -22,6 +23,10 @@ pub struct ServerConfig {
     /// Order requests in flight at once (all versions); past it the API answers 503.
     pub max_in_flight: usize,
     pub kafka: KafkaSettings,
+    /// The café's time zone: history buckets (days, weeks) are its days and weeks.
+    pub timezone: chrono_tz::Tz,
+    /// The ClickHouse the history is read from; PostgreSQL answers when there is none.
+    pub warehouse: Option<ClickHouseConfig>,
 }
 
 impl Default for ServerConfig {
@@ -37,6 +42,8 @@ impl Default for ServerConfig {
             v2_maxlen: 5_000_000,
             max_in_flight: 20_000,
             kafka: KafkaSettings::default(),
+            timezone: chrono_tz::UTC,
+            warehouse: None,
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::config::{UpArgs, server_config};
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let shutdown = crate::shutdown::on_signal();
-    let config = server_config(&args.services, &args.kafka, &args.http)?;
+    let config = server_config(&args.services, &args.kafka, &args.http, &args.warehouse)?;
     let processor_config = args.processor.config()?;
     let app = Application::build(&config).await?;
     let state = app.state().clone();

@@ -155,7 +155,8 @@ impl FakeHistogram {
             );
         }
         out += &format!("coffee_rt_order_freshness_seconds_bucket{{version=\"v2\",le=\"+Inf\"}} {count}\n");
-        out += &format!("coffee_rt_order_freshness_seconds_sum{{version=\"v2\"}} {}\n", self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        out +=
+            &format!("coffee_rt_order_freshness_seconds_sum{{version=\"v2\"}} {}\n", self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
         out += &format!("coffee_rt_order_freshness_seconds_count{{version=\"v2\"}} {count}\n");
         out
     }
