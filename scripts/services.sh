@@ -174,4 +174,8 @@ ensure_services() {
   ensure_postgres
   ensure_redis
   ensure_kafka
+  ensure_clickhouse
 }
+
+# The warehouse's ClickHouse (ensure_clickhouse, CLICKHOUSE_URL).
+. "$(dirname "${BASH_SOURCE[0]}")/tools/clickhouse.sh"

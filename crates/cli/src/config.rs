@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use coffee_core::{Catalog, Version};
 use coffee_pipeline::{GroupProtocol, KafkaSettings, ProcessorConfig, WorkerConfig};
 use coffee_server::ServerConfig;
-use coffee_warehouse::ClickHouseConfig;
+use coffee_warehouse::{ClickHouseConfig, sink::SinkConfig};
 use humantime::Duration;
 
 /// `0.1.0 (<git revision>)`.
@@ -60,6 +60,8 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Compare the Redis metrics with PostgreSQL and print the drift; `--fix` repairs Redis.
     Reconcile(ReconcileArgs),
+    /// The warehouse sink: copy every committed order from PostgreSQL into ClickHouse (`CLICKHOUSE_URL`).
+    Warehouse(WarehouseArgs),
 }
 
 /// The two sinks and how this process uses them: every role has these.
@@ -181,6 +183,30 @@ impl Warehouse {
     pub fn config(&self) -> Option<ClickHouseConfig> {
         let url = self.clickhouse_url.clone().filter(|u| !u.is_empty())?;
         Some(ClickHouseConfig { url, database: self.clickhouse_database.clone() })
+    }
+}
+
+/// How the warehouse sink copies orders (`coffee-rt warehouse`, and `up` with a `CLICKHOUSE_URL`).
+#[derive(Debug, Clone, Args)]
+pub struct WarehouseSink {
+    /// Orders per page: one PostgreSQL statement and one ClickHouse insert.
+    #[arg(long = "warehouse-page", env = "COFFEE_RT_WAREHOUSE_PAGE", default_value_t = SinkConfig::default().page_size,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub page: usize,
+    /// How often a round starts when the sink has caught up: the warehouse is this much (plus
+    /// a round) behind PostgreSQL.
+    #[arg(long = "warehouse-every", env = "COFFEE_RT_WAREHOUSE_EVERY", default_value_t = SinkConfig::default().every.into())]
+    pub every: Duration,
+    /// The hot window in days (the papers' 1–7): older orders leave ClickHouse (a TTL on
+    /// ClickHouse 19.6+; on older servers whole months older than the window are dropped).
+    /// Unset: ClickHouse keeps everything.
+    #[arg(long = "warehouse-hot-days", env = "COFFEE_RT_WAREHOUSE_HOT_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub hot_days: Option<u32>,
+}
+
+impl WarehouseSink {
+    pub fn config(&self) -> SinkConfig {
+        SinkConfig { page_size: self.page, every: *self.every, hot_days: self.hot_days, ..SinkConfig::default() }
     }
 }
 
@@ -309,6 +335,8 @@ pub struct UpArgs {
     pub worker: V2Worker,
     #[command(flatten)]
     pub processor: V3Processor,
+    #[command(flatten)]
+    pub sink: WarehouseSink,
     /// Interval of the v1 aggregator (incremental runs; the first run is a full recompute).
     #[arg(long, env = "COFFEE_RT_AGGREGATE_EVERY", default_value = "1s")]
     pub aggregate_every: Duration,
@@ -385,6 +413,22 @@ pub struct ReconcileArgs {
     /// Stop every writer of this version first; a live writer's newest delta would be erased.
     #[arg(long, requires = "fix")]
     pub force: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WarehouseArgs {
+    /// Copy until ClickHouse holds every order committed before the start, print what it took
+    /// as JSON (rows, rounds, seconds, rows per second) and exit.
+    #[arg(long)]
+    pub once: bool,
+    #[command(flatten)]
+    pub services: Services,
+    #[command(flatten)]
+    pub warehouse: Warehouse,
+    #[command(flatten)]
+    pub sink: WarehouseSink,
+    #[command(flatten)]
+    pub metrics: Metrics,
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worker(_) => Some("worker"),
         Command::Processor(_) => Some("processor"),
         Command::Aggregate(_) => Some("aggregate"),
+        Command::Warehouse(_) => Some("warehouse"),
         Command::Migrate(_) | Command::Reconcile(_) => None,
     };
     if let Some(role) = role {
@@ -33,5 +34,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Aggregate(a) => commands::aggregate::run(a).await,
         Command::Migrate(a) => commands::migrate::run(a).await,
         Command::Reconcile(a) => commands::reconcile::run(a).await,
+        Command::Warehouse(a) => commands::warehouse::run(a).await,
     }
 }

@@ -52,6 +52,10 @@ pub enum BenchCommand {
     Ws(WsArgs),
     /// One v3 processor in this process catching up on a backlog: records/s and peak RSS.
     Backlog(BacklogArgs),
+    /// The history queries on PostgreSQL and on ClickHouse against table size (1M, 10M orders
+    /// over a year): query times, on-disk size and compression, the warehouse sink's ingest
+    /// rate; writes docs/ANALYTICS.md and its plots, and prints one JSON line.
+    Analytics(AnalyticsArgs),
 }
 
 /// Connections of `coffee-lab load`'s pool unless told otherwise: what oha and wrk use by
@@ -301,6 +305,58 @@ pub struct BacklogArgs {
     pub services: Services,
 }
 
+/// `coffee-lab bench analytics`
+#[derive(Debug, Clone, Args)]
+pub struct AnalyticsArgs {
+    /// A smoke run: 20k orders, 3 timed runs per query.
+    #[arg(long)]
+    pub quick: bool,
+    /// Table sizes in orders, comma separated, `k`/`M` suffixes allowed (default 1M,10M;
+    /// 20k with --quick). Each size needs free disk for PostgreSQL and ClickHouse, checked
+    /// before anything runs: 100M does not fit on a small disk, and the bench says so.
+    #[arg(long, value_delimiter = ',', value_parser = parse_rows)]
+    pub sizes: Option<Vec<u64>>,
+    /// Timed runs of each query on each store, after one warm-up run (default 10, 3 with
+    /// --quick).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub runs: Option<u64>,
+    /// Days of history the orders are spread over evenly, ending at today's midnight (at most
+    /// 400: the longest range of an hourly history query).
+    #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(31..=400))]
+    pub days: u32,
+    /// The café's time zone: the buckets' boundaries (as `coffee-rt`'s `--timezone`).
+    #[arg(long, env = "COFFEE_RT_TIMEZONE", default_value = "UTC")]
+    pub timezone: chrono_tz::Tz,
+    /// ClickHouse's HTTP interface; the bench creates and drops scratch databases there.
+    #[arg(long, env = "CLICKHOUSE_URL", default_value = "http://127.0.0.1:8123")]
+    pub clickhouse_url: String,
+    /// Where ANALYTICS.md and its plots go.
+    #[arg(long, default_value = "docs")]
+    pub out: PathBuf,
+    /// The command ANALYTICS.md gives for reproducing the run; default: this process's
+    /// command line.
+    #[arg(long, env = "COFFEE_RT_LAB_COMMAND", value_name = "COMMAND")]
+    pub report_command: Option<String>,
+    #[command(flatten)]
+    pub services: Services,
+}
+
+/// Parse a row count: `20000`, `20k`, `1M`, `2.5M` (the `--sizes` flag).
+pub fn parse_rows(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 1e3),
+        Some((i, 'm' | 'M')) => (&t[..i], 1e6),
+        _ => (t, 1.0),
+    };
+    let v: f64 = num.parse().map_err(|_| format!("expected a row count like 20k, 1M or 1000000, got {s:?}"))?;
+    let rows = v * mult;
+    if !(rows >= 1.0 && rows.fract() == 0.0 && rows <= 1e12) {
+        return Err(format!("{s:?} is not a whole number of rows ≥ 1"));
+    }
+    Ok(rows as u64)
+}
+
 /// Parse `v2=coffee_rt_v2_consumer_lag_entries` (the `--backlog-metric` flag).
 pub fn parse_gauge_flag(s: &str) -> Result<(ApiVersion, String), String> {
     let (v, name) = s.split_once('=').ok_or_else(|| format!("expected VERSION=METRIC, got {s:?}"))?;
@@ -325,6 +381,18 @@ mod tests {
         assert!(parse_gauge_flag("v9=x").is_err());
         assert!(parse_gauge_flag("v2=").is_err());
         assert!(parse_gauge_flag("v2").is_err());
+    }
+
+    #[test]
+    fn row_counts() {
+        assert_eq!(parse_rows("20k").unwrap(), 20_000);
+        assert_eq!(parse_rows("1M").unwrap(), 1_000_000);
+        assert_eq!(parse_rows("2.5M").unwrap(), 2_500_000);
+        assert_eq!(parse_rows(" 1000 ").unwrap(), 1_000);
+        assert!(parse_rows("0").is_err());
+        assert!(parse_rows("1.5").is_err());
+        assert!(parse_rows("M").is_err());
+        assert!(parse_rows("ten").is_err());
     }
 
     #[test]

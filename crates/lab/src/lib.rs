@@ -12,7 +12,9 @@
 //! * [`scale_out`]: `coffee-rt processor` instances draining a backlog (`bench scale-out`).
 //! * [`backlog_bench`]: one processor in this process draining a backlog (`bench backlog`).
 //! * [`dashboard_bench`]: WebSocket clients of the live dashboard (`bench ws`).
-//! * [`results`]: what the benches measured, as data. [`report`] renders it (SCALE.md, the SVG
+//! * [`analytics_bench`]: the history queries on PostgreSQL and on ClickHouse against table
+//!   size, and the warehouse sink's ingest rate (`bench analytics`, docs/ANALYTICS.md).
+//! * [`results`]: what the benches measured, as data. [`report`] renders it (SCALE.md, ANALYTICS.md, the SVG
 //!   plots, the tables); the results never import the report, nor the runners.
 //! * Around them: [`procs`] (the one reader of /proc), [`children`] (`coffee-rt` child
 //!   processes), [`scratch`] (scratch names and Redis keys), [`order`], [`prom`], [`oha`],
@@ -22,6 +24,7 @@
 //! and is unit tested; IO lives in small modules around it.
 
 pub mod aggregator_bench;
+pub mod analytics_bench;
 pub mod api_version;
 pub mod backlog_bench;
 pub mod ceilings;
@@ -52,5 +55,6 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::ScaleOut(args)) => scale_out::scale_out_command(args).await,
         Command::Bench(BenchCommand::Ws(args)) => dashboard_bench::ws_command(args).await,
         Command::Bench(BenchCommand::Backlog(args)) => backlog_bench::backlog_command(args).await,
+        Command::Bench(BenchCommand::Analytics(args)) => analytics_bench::analytics_command(args).await,
     }
 }

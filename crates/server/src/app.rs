@@ -46,7 +46,9 @@ impl Application {
         let in_flight = Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight));
         let paths: [Arc<dyn Ingest>; 3] = [Arc::new(v1), Arc::new(v2), Arc::new(v3.clone())];
         let readiness = Readiness { postgres: Some(pool.clone()), redis: Some(projection.connection()), kafka: Some((v3.probe(), false)) };
-        let state = AppState::new(Services { catalog, pool, projection, paths, prometheus, in_flight, dashboard, accepted, readiness });
+        let history = coffee_warehouse::history::open(pool.clone(), settings.warehouse.as_ref(), settings.timezone)?;
+        let state =
+            AppState::new(Services { catalog, pool, projection, paths, prometheus, in_flight, dashboard, accepted, readiness, history });
         Ok(Application { listener, state, v1_writers, topic_task, hub_task })
     }
 

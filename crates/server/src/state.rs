@@ -43,6 +43,8 @@ pub struct Services {
     pub accepted: Arc<Accepted>,
     /// What `/readyz` checks.
     pub readiness: crate::telemetry::Readiness,
+    /// `GET /api/history`: ClickHouse when a warehouse is configured, else PostgreSQL.
+    pub history: Arc<dyn coffee_warehouse::history::History>,
 }
 
 impl Services {

@@ -112,6 +112,9 @@ impl TestEnv {
     /// Runs `coffee-rt <args>` as a child process in this world.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(crate::bin::path("coffee-rt"));
+        // The scripts export the shared warehouse's URL; a test's `up` must not fill it. A test
+        // that wants a sink passes its own CLICKHOUSE_URL and database in `extra_env`.
+        cmd.env_remove("CLICKHOUSE_URL");
         cmd.args(args).envs(self.envs()).stdout(Stdio::null()).stderr(Stdio::inherit()).kill_on_drop(true);
         cmd
     }

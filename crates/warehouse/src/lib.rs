@@ -5,6 +5,11 @@
 //! any range: the sink copies every committed order of every path into it exactly once, and
 //! the history queries run there, or on PostgreSQL when no warehouse is configured.
 
+pub mod clickhouse;
+pub mod history;
+pub mod schema;
+pub mod sink;
+
 /// Where the warehouse is. The code speaks ClickHouse's HTTP interface, so a local server,
 /// a current ClickHouse or ClickHouse Cloud work by URL.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,6 +6,7 @@ pub mod processor;
 pub mod reconcile;
 pub mod serve;
 pub mod up;
+pub mod warehouse;
 pub mod worker;
 
 use coffee_server::telemetry::Readiness;

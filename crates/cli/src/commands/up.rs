@@ -5,6 +5,7 @@ use std::sync::Arc;
 use coffee_core::Version;
 use coffee_pipeline::{AggregateMode, Aggregator, Processor, Worker, relay};
 use coffee_server::Application;
+use coffee_warehouse::{clickhouse::ClickHouse, sink::Sink};
 
 use crate::config::{UpArgs, server_config};
 
@@ -36,6 +37,15 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         Arc::clone(&state.catalog),
     );
     let processor = tokio::spawn(processor.run(shutdown.clone().cancelled_owned()));
+    // The warehouse sink, when there is a warehouse.
+    let sink = match &config.warehouse {
+        Some(warehouse) => {
+            let sink = Sink::new(state.pool.clone(), ClickHouse::new(warehouse)?, args.sink.config());
+            println!("warehouse sink: {} database {}", sink.clickhouse().url(), warehouse.database);
+            Some(tokio::spawn(sink.run(shutdown.clone().cancelled_owned())))
+        }
+        None => None,
+    };
     drop(state);
 
     let served = app.run_until(shutdown.clone().cancelled_owned()).await;
@@ -43,5 +53,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     worker.await??;
     processor.await??;
     aggregator.await?;
+    if let Some(sink) = sink {
+        sink.await?;
+    }
     served
 }

@@ -2,6 +2,7 @@
 //! renders [`crate::results`] and imports nothing else of the lab: the results and the runners
 //! never import the report's internals, and the report never imports a runner.
 
+pub mod analytics_md;
 pub mod format;
 pub mod plot;
 pub mod scale_md;

@@ -23,14 +23,14 @@ fn colour(v: ApiVersion) -> RGBColor {
 
 /// One line to draw: label, colour, dashed?, points (offered rate, value), and the point of
 /// the step that broke the path (drawn as a cross).
-struct Line {
-    label: String,
-    colour: RGBColor,
-    dashed: bool,
-    points: Vec<(f64, f64)>,
-    broke: Option<(f64, f64)>,
+pub(super) struct Line {
+    pub(super) label: String,
+    pub(super) colour: RGBColor,
+    pub(super) dashed: bool,
+    pub(super) points: Vec<(f64, f64)>,
+    pub(super) broke: Option<(f64, f64)>,
     /// Draw a dot at each point (not for reference lines).
-    markers: bool,
+    pub(super) markers: bool,
 }
 
 /// p50 (dashed) and p99 (solid) latency against offered rate, log–log.
@@ -123,7 +123,7 @@ pub fn aggregator_vs_rows(agg: &AggregatorReport, path: &Path) -> anyhow::Result
     draw(path, "v1 aggregator run time against table size", "v1 rows in the orders table", "run time (ms)", &lines)
 }
 
-fn draw(path: &Path, title: &str, x_desc: &str, y_desc: &str, lines: &[Line]) -> anyhow::Result<()> {
+pub(super) fn draw(path: &Path, title: &str, x_desc: &str, y_desc: &str, lines: &[Line]) -> anyhow::Result<()> {
     let err = |e: &dyn std::fmt::Debug| anyhow::anyhow!("plot {}: {e:?}", path.display());
     let all = lines.iter().flat_map(|l| l.points.iter());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);

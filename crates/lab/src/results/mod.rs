@@ -4,6 +4,7 @@
 //! path broke).
 
 pub mod aggregator;
+pub mod analytics;
 pub mod backlog;
 pub mod breaks;
 pub mod ceilings;

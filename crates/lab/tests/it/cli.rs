@@ -37,6 +37,7 @@ fn every_bench_is_a_subcommand() {
         ("scale-out", vec!["scale-out", "--records", "10"]),
         ("ws", vec!["ws", "--clients", "3"]),
         ("backlog", vec!["backlog", "--records", "10"]),
+        ("analytics", vec!["analytics", "--quick"]),
     ] {
         let cli = Cli::try_parse_from(["coffee-lab", "bench"].into_iter().chain(line)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let Command::Bench(b) = cli.command else { panic!("{name} is not a bench") };
@@ -46,6 +47,7 @@ fn every_bench_is_a_subcommand() {
             BenchCommand::ScaleOut(_) => "scale-out",
             BenchCommand::Ws(_) => "ws",
             BenchCommand::Backlog(_) => "backlog",
+            BenchCommand::Analytics(_) => "analytics",
         };
         assert_eq!(parsed, name);
     }
@@ -62,7 +64,10 @@ fn the_services_are_the_products_variables() {
         stack.extend(c.get_subcommands());
     }
     for e in &envs {
-        assert!(e.starts_with("COFFEE_RT_") || ["DATABASE_URL", "REDIS_URL", "KAFKA_BROKERS"].contains(&e.as_str()), "{e}");
+        assert!(
+            e.starts_with("COFFEE_RT_") || ["DATABASE_URL", "REDIS_URL", "KAFKA_BROKERS", "CLICKHOUSE_URL"].contains(&e.as_str()),
+            "{e}"
+        );
     }
     for e in ["DATABASE_URL", "REDIS_URL", "KAFKA_BROKERS", "COFFEE_RT_LAB_COMMAND"] {
         assert!(envs.contains(e), "{e} is not declared: {envs:?}");
@@ -77,7 +82,7 @@ fn the_binary_lists_its_commands() {
     assert!(help.contains("load") && help.contains("bench"), "{help}");
     let out = std::process::Command::new(crate::common::coffee_lab()).args(["bench", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    for b in ["sweep", "aggregator", "scale-out", "ws", "backlog"] {
+    for b in ["sweep", "aggregator", "scale-out", "ws", "backlog", "analytics"] {
         assert!(help.contains(b), "bench {b} missing:\n{help}");
     }
 }

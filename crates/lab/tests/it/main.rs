@@ -2,6 +2,7 @@
 //! services; a missing service fails the test, it never skips.
 
 mod aggregator;
+mod analytics;
 mod benches;
 mod ceilings;
 mod cli;

@@ -1,5 +1,6 @@
 mod dashboard;
 mod health;
+mod history;
 mod orders;
 
 use axum::{
@@ -18,6 +19,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/{version}/order", post(orders::post_order))
         .route("/api/validate", post(orders::validate))
         .route("/api/dashboard", get(dashboard::get_dashboard))
+        .route("/api/history", get(history::get_history))
         .route("/", get(crate::dashboard::index))
         .route("/assets/{name}", get(crate::dashboard::asset))
         .route("/ws/dashboard", get(crate::dashboard::ws_dashboard))

@@ -49,6 +49,28 @@ pub(super) fn describe() {
         "Times the v2 consumer group was found missing (Redis came back empty) and recreated."
     );
     describe_counter!("coffee_rt_v3_records_total", "Kafka records read by this v3 processor.");
+    describe_counter!(
+        coffee_warehouse::sink::ROWS_TOTAL,
+        Unit::Count,
+        "Orders ClickHouse acknowledged from the warehouse sink (a replayed window counts again; the table collapses replays)."
+    );
+    describe_gauge!(
+        coffee_warehouse::sink::LAG_SECONDS,
+        Unit::Seconds,
+        "How long the oldest order PostgreSQL holds past the warehouse watermark has waited since it was accepted (0 when none waits)."
+    );
+    describe_counter!(
+        coffee_warehouse::sink::ERRORS_TOTAL,
+        "Failed warehouse sink attempts, by store (clickhouse, postgres); each is retried with backoff."
+    );
+    describe_counter!(
+        coffee_warehouse::sink::SKIPPED_TOTAL,
+        "Orders the warehouse sink did not copy because a time of theirs lies outside ClickHouse DateTime's range (1970 to 2106)."
+    );
+    describe_counter!(
+        coffee_warehouse::sink::PARTITIONS_DROPPED_TOTAL,
+        "Month partitions the warehouse sink dropped for the hot window (ClickHouse without TTL)."
+    );
     describe_gauge!("coffee_rt_build_info", "Always 1; the labels say which build and role this process runs.");
 }
 

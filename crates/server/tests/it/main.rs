@@ -7,5 +7,6 @@
 mod browser;
 mod common;
 mod escaping;
+mod history;
 mod page;
 mod ws;

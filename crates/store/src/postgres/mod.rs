@@ -7,6 +7,7 @@ mod orders;
 mod outbox;
 mod positions;
 mod scratch;
+mod warehouse;
 
 pub use aggregate::{XidWindow, acceptance_ages, compute_metrics, snapshot_xmin};
 pub use connect::{PgPool, connect, create_database_if_missing, migrate};
@@ -14,3 +15,7 @@ pub use orders::insert_orders;
 pub use outbox::{Committed, OutboxEntry, commit_batch, delete_outbox, outbox_depth, pending_outbox};
 pub use positions::{log_offsets, log_offsets_once, position};
 pub use scratch::{ScratchDatabase, with_dbname};
+pub use warehouse::{
+    PageKey, WAREHOUSE_SOURCE, WarehouseOrder, oldest_unwarehoused, reset_warehouse_watermark, set_warehouse_watermark, snapshot_xmax,
+    unwarehoused_orders, warehouse_page, warehouse_watermark,
+};
