@@ -100,6 +100,7 @@ pub async fn run_analytics_bench(args: &AnalyticsArgs, progress: &(dyn Fn(String
         }
     }
     plan::check_disk(&sizes, &free)?;
+    let watched: Vec<PathBuf> = free.iter().map(|(dir, _)| PathBuf::from(dir)).collect();
 
     let tz = args.timezone;
     let end_date = Utc::now().with_timezone(&tz).date_naive();
@@ -109,7 +110,7 @@ pub async fn run_analytics_bench(args: &AnalyticsArgs, progress: &(dyn Fn(String
     let mut results = Vec::new();
     for &rows in &sizes {
         progress(format!("analytics: {} orders", rows_label(rows)));
-        results.push(run_size(server_url, &args.clickhouse_url, rows, runs, start, end, tz, progress).await?);
+        results.push(run_size(server_url, &args.clickhouse_url, rows, runs, (start, end), tz, &watched, progress).await?);
     }
 
     let crossings = verdict::crossings(&results);
@@ -132,23 +133,28 @@ pub async fn run_analytics_bench(args: &AnalyticsArgs, progress: &(dyn Fn(String
     })
 }
 
-/// One size on fresh scratch databases, dropped after.
+/// One size on fresh scratch databases, dropped after, also when the free disk of a `watched`
+/// directory runs low meanwhile (others share it): the run stops before the disk fills up.
 #[allow(clippy::too_many_arguments)]
 async fn run_size(
     server_url: &str,
     clickhouse_url: &str,
     rows: u64,
     runs: u64,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
     tz: Tz,
+    watched: &[PathBuf],
     progress: &(dyn Fn(String) + Sync),
 ) -> anyhow::Result<SizeRun> {
     let pg = ScratchDatabase::create(server_url, &format!("{SCRATCH_PREFIX}{}_", std::process::id()))
         .await
         .with_context(|| format!("cannot connect to PostgreSQL at {server_url} (or create a scratch database there)"))?;
     let ch = clickhouse(clickhouse_url, &format!("{SCRATCH_PREFIX}{}", crate::scratch::suffix()))?;
-    let result = measure_size(&pg.url(), &ch, rows, runs, start, end, tz, progress).await;
+    let url = pg.url();
+    let result = tokio::select! {
+        r = measure_size(&url, &ch, rows, runs, start, end, tz, progress) => r,
+        e = plan::watch_disk(watched) => Err(e),
+    };
     let dropped_pg = pg.drop_now().await;
     let dropped_ch = ch.execute(&format!("DROP DATABASE IF EXISTS {}", quote_ident(ch.database()))).await;
     let run = result?;

@@ -63,6 +63,24 @@ pub fn check_disk(sizes: &[u64], free: &[(String, u64)]) -> anyhow::Result<()> {
 
 const GIB: f64 = (1u64 << 30) as f64;
 
+/// Returns (an error saying where) once the free space on the filesystem of any of `dirs`
+/// falls below [`DISK_RESERVE_BYTES`]; checks every second. Raced against a size's run, whose
+/// future is then dropped.
+pub async fn watch_disk(dirs: &[std::path::PathBuf]) -> anyhow::Error {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        for dir in dirs {
+            if let Some(avail) = free_bytes(dir).filter(|&a| a < DISK_RESERVE_BYTES) {
+                return anyhow::anyhow!(
+                    "stopped: the filesystem of {} has only {:.0} MiB free (others share it); the scratch databases are dropped",
+                    dir.display(),
+                    avail as f64 / (1u64 << 20) as f64
+                );
+            }
+        }
+    }
+}
+
 /// Free bytes on the filesystem holding `path` (`df`; None if it cannot tell, e.g. the path is
 /// on another machine).
 pub fn free_bytes(path: &Path) -> Option<u64> {
