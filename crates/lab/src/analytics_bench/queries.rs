@@ -1,4 +1,4 @@
-//! The four history queries, as the dashboard's history tab and the issue ask them: the history
+//! The four history queries, as the dashboard's history tab asks them: the history
 //! module's own [`HistoryQuery`] values, run through [`History`] on both stores, timed, and
 //! their answers compared.
 

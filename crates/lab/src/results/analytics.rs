@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::machine::Machine;
 use crate::results::aggregator::IntervalVerdict;
 
-/// A query slower than this is no longer interactive (the issue's line, and the aggregator's
+/// A query slower than this is no longer interactive (the interactive line, and the aggregator's
 /// 1 s interval).
 pub const INTERACTIVE_MS: f64 = 1_000.0;
 
@@ -93,7 +93,7 @@ pub struct SinkRun {
     pub cpu_s_clickhouse: f64,
 }
 
-/// The rate at which the issue asks what the sink costs.
+/// The rate at which an operator asks what the sink costs.
 pub const SINK_COST_RATE: f64 = 5_000.0;
 
 impl SinkRun {

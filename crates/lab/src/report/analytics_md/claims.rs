@@ -1,5 +1,5 @@
 //! The analytics bench's answers in words: where each store stops being interactive, and each
-//! claim of the papers (and the issue) beside the figure that confirms or refutes it. Pure:
+//! claim of the papers (and of the lab's earlier figures) beside the figure that confirms or refutes it. Pure:
 //! the report in, lines and rows out.
 
 use super::fmt_ms;
@@ -16,7 +16,7 @@ pub struct Claim {
 }
 
 const PAPERS: &str = "the papers, §3";
-const ISSUE: &str = "issue 15 (docs/SCALE.md)";
+const LAB: &str = "the lab (docs/SCALE.md)";
 
 /// `456 ms`, `1.23 s`, `45.6 s`, `1339 s`.
 pub fn secs_or_ms(ms: f64) -> String {
@@ -130,7 +130,7 @@ pub fn claims(r: &AnalyticsReport) -> Vec<Claim> {
         },
     });
 
-    // The issue's PostgreSQL figures.
+    // The lab's earlier PostgreSQL figures.
     let pg_at = |rows: u64| -> Option<(f64, f64)> {
         let s = r.sizes.iter().find(|s| s.rows == rows)?;
         let ms: Vec<f64> = s.queries.iter().filter(|q| q.whole_range).map(|q| q.postgres.median_ms).collect();
@@ -144,7 +144,7 @@ pub fn claims(r: &AnalyticsReport) -> Vec<Claim> {
         let faster = parts.iter().all(|(_, claimed, (_, hi))| hi * 1.5 < *claimed);
         let slower = parts.iter().all(|(_, claimed, (lo, _))| *lo > claimed * 1.5);
         out.push(Claim {
-            source: ISSUE,
+            source: LAB,
             claim: "PostgreSQL: a GROUP BY over every order takes 1.5 s at 1M rows, 12 s at 10M",
             measured: format!("the whole-range history queries on PostgreSQL (median), {}", measured.join("; ")),
             verdict: if faster {
