@@ -132,8 +132,11 @@ async fn independent_clients_each_send_their_own_slice() {
     let c = run_load(clients).await.unwrap();
     assert_eq!((p.ok, c.ok), (200, 200), "{p:?} {c:?}");
     assert_eq!(c.connection_model, ConnectionModel::Clients(2));
-    assert!(p.late_sends <= 5, "a pool of 8 absorbs one slow answer: {p:?}");
+    // A pool of 8 absorbs the slow answers: what it sends late is scheduling jitter on a busy
+    // machine (6 of 200 seen with the whole suite running), a tenth of the clients' own at most.
+    assert!(p.late_sends <= 20, "a pool of 8 absorbs one slow answer: {p:?}");
     assert!(c.late_sends >= 40, "each slow answer delays its client's next orders: {c:?}");
+    assert!(c.late_sends >= 4 * p.late_sends, "the clients send late far more often than the pool: {p:?} {c:?}");
     assert!(c.latency_ms.p50 > p.latency_ms.p50, "{p:?} {c:?}");
 }
 
