@@ -5,6 +5,7 @@
 //! - [`TestApp`]: the real [`coffee_server::Application`] in-process on port 0, with or without
 //!   the background roles, and the HTTP calls tests make.
 //! - [`orders`]: valid orders, posting many, and the checks on what the sinks hold.
+//! - [`start_processor`]: a v3 processor in the test's process.
 //! - [`Proxy`]: a TCP proxy a test cuts to make PostgreSQL (or anything) disappear.
 //! - [`ws`]: a dashboard WebSocket client.
 //! - [`arbitrary`]: proptest strategies for orders and batches.
@@ -19,6 +20,7 @@ pub mod config_doc;
 mod env;
 pub mod orders;
 mod proxy;
+mod roles;
 mod wait;
 pub mod ws;
 
@@ -26,4 +28,5 @@ pub use app::{Stopped, TestApp};
 pub use env::{PG_ADMIN, REDIS, TestEnv, brokers};
 pub use orders::{assert_no_drift, order, post_all, post_all_within, post_many, stored};
 pub use proxy::Proxy;
+pub use roles::start_processor;
 pub use wait::{free_port, wait_until};

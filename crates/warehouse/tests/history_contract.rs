@@ -8,14 +8,12 @@
 //! here from the orders sent ([`reference`]), and the three must be equal, byte for byte as JSON
 //! (apart from `source`).
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use chrono_tz::{America, Europe, Tz, UTC};
-use coffee_core::Catalog;
-use coffee_pipeline::{Processor, ProcessorConfig};
 use coffee_store::PgPool;
-use coffee_testkit::{TestApp, TestEnv, wait_until};
+use coffee_testkit::{TestApp, TestEnv, start_processor, wait_until};
 use coffee_warehouse::{
     ClickHouseConfig,
     clickhouse::{ClickHouse, quote_ident},
@@ -270,26 +268,6 @@ fn queries(tz: Tz) -> Vec<HistoryQuery> {
         }
     }
     out
-}
-
-fn start_processor(
-    env: &TestEnv,
-    pool: PgPool,
-    projection: coffee_store::Projection,
-) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
-    let p = Processor::new(
-        ProcessorConfig::default(),
-        env.config.kafka.clone(),
-        &env.database_url,
-        pool,
-        projection,
-        Arc::new(Catalog::default()),
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(p.run(async move {
-        let _ = stopped.await;
-    }));
-    (stop, task)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,6 @@ use crate::{
     services::{PgCluster, RedisServer},
     support::*,
     v2_path::start_worker,
-    v3_path::start_processor,
 };
 
 /// A Redis that keeps nothing on disk returns empty: no stream, no consumer group. The worker

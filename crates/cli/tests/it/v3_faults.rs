@@ -13,7 +13,7 @@ use rdkafka::{
 };
 use tokio::process::Child;
 
-use crate::{services::KafkaBroker, support::*, v3_path::start_processor};
+use crate::{services::KafkaBroker, support::*};
 
 /// Waits until every acknowledged order is stored and Redis counts exactly what PostgreSQL holds.
 /// (A request the API answered 503 may still have reached the broker: the client retries such

@@ -1,31 +1,10 @@
 //! v3: 5,000 orders through the broker and a processor: exactly 5,000 rows, metrics to the cent.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
-use coffee_core::{Catalog, Version};
-use coffee_pipeline::{Processor, ProcessorConfig};
+use coffee_core::Version;
 
 use crate::support::*;
-
-pub fn start_processor(
-    env: &TestEnv,
-    pool: coffee_store::PgPool,
-    projection: coffee_store::Projection,
-) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
-    let p = Processor::new(
-        ProcessorConfig::default(),
-        env.config.kafka.clone(),
-        &env.database_url,
-        pool,
-        projection,
-        Arc::new(Catalog::default()),
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(p.run(async move {
-        let _ = stopped.await;
-    }));
-    (stop, task)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn five_thousand_orders_count_exactly() {
