@@ -122,22 +122,32 @@ pub async fn reconcile(pool: &PgPool, projection: &Projection, version: Version,
     let (expected_now, _) = expected(pool, projection, version, false).await?;
     let actual = projection.read_all(version).await?;
     let drift = diff(&expected_now, &actual);
-    let mut fixed = false;
     if fix {
-        // A writer that applies between our snapshot and the replace makes it refuse; take a
-        // newer snapshot and try again.
-        for _ in 0..20 {
-            let (truth, fences) = expected(pool, projection, version, true).await?;
-            if projection.replace(version, &truth, &fences).await? {
-                fixed = true;
-                break;
-            }
-        }
-        anyhow::ensure!(
-            fixed,
-            "the projection kept moving, or a fence in Redis is ahead of PostgreSQL (a reset database); \
-             with every {version} writer stopped, `reconcile --fix --force` overwrites it"
-        );
+        replace_from_snapshot(pool, projection, version).await?;
     }
-    Ok(Report { version, expected_orders: expected_now.total.count, expected_revenue_cents: expected_now.total.revenue.0, drift, fixed })
+    Ok(Report {
+        version,
+        expected_orders: expected_now.total.count,
+        expected_revenue_cents: expected_now.total.revenue.0,
+        drift,
+        fixed: fix,
+    })
+}
+
+/// Overwrites `version`'s projection and fences with one PostgreSQL snapshot; deltas committed
+/// after the snapshot still apply on top, exactly once. Returns what the snapshot counted.
+/// Used by `reconcile --fix` and by the self-repair ([`crate::repair`]).
+pub async fn replace_from_snapshot(pool: &PgPool, projection: &Projection, version: Version) -> anyhow::Result<MetricsDelta> {
+    // A writer that applies between our snapshot and the replace makes it refuse; take a
+    // newer snapshot and try again.
+    for _ in 0..20 {
+        let (truth, fences) = expected(pool, projection, version, true).await?;
+        if projection.replace(version, &truth, &fences).await? {
+            return Ok(truth);
+        }
+    }
+    anyhow::bail!(
+        "the projection kept moving, or a fence in Redis is ahead of PostgreSQL (a reset database); \
+         with every {version} writer stopped, `reconcile --fix --force` overwrites it"
+    )
 }

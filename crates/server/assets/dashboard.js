@@ -94,6 +94,13 @@
   // ---- rendering --------------------------------------------------------------------------
 
   function render(snapshot) {
+    // A frame the server could not refresh (Redis unreachable) carries `stale_since`, a time in
+    // the café's zone with its offset; its clock part is shown as sent.
+    if (snapshot.stale_since) {
+      setConnection('stale', `stale since ${snapshot.stale_since.slice(11, 19)} (${snapshot.timezone})`);
+    } else if (document.body.dataset.conn === 'stale') {
+      setConnection('live', 'live');
+    }
     for (const v of VERSIONS) {
       const data = snapshot.versions && snapshot.versions[v.key];
       if (data) renderVersion(panels[v.key], v.key, data, snapshot);
@@ -105,6 +112,10 @@
 
   function renderVersion(panel, key, d, snapshot) {
     const node = panel.node;
+    const projection = q(node, '.projection');
+    projection.hidden = !d.rebuilding_since;
+    projection.textContent = d.rebuilding_since ? 'rebuilding from PostgreSQL…' : '';
+    node.dataset.projection = d.rebuilding_since ? 'rebuilding' : 'live';
     setText(node, '.orders', count(d.total_orders));
     setText(node, '.revenue', money(d.total_revenue_cents));
 
@@ -517,9 +528,21 @@
     ws.onclose = () => {
       if (closed) return;
       closed = true;
-      if (socket === ws) scheduleReconnect();
+      if (socket === ws) checkAccessThenReconnect();
     };
     ws.onerror = () => ws.close();
+  }
+
+  // A browser never tells a page why a WebSocket handshake failed. A 401 from /api/dashboard
+  // says the read-token cookie is missing or the token has changed: retrying cannot help, and
+  // the page says how to get in again (the cookie is HttpOnly; this script never sees the token).
+  function checkAccessThenReconnect() {
+    fetch('/api/dashboard', { headers: { accept: 'application/json' } })
+      .then((res) => {
+        if (res.status === 401) setConnection('down', 'not authorised · open this page once as /?token=<read token>');
+        else scheduleReconnect();
+      })
+      .catch(() => scheduleReconnect());
   }
 
   function scheduleReconnect() {

@@ -35,5 +35,5 @@ impl Metrics {
 
 /// Readiness of a role that writes both sinks.
 pub fn sinks_readiness(pool: &coffee_store::PgPool, projection: &coffee_store::Projection) -> Readiness {
-    Readiness { postgres: Some(pool.clone()), redis: Some(projection.connection()), kafka: None }
+    Readiness { postgres: Some(pool.clone()), redis: Some(projection.connection()), kafka: None, projection: Some(projection.clone()) }
 }

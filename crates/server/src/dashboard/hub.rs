@@ -34,6 +34,8 @@ const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 /// of the freshness window alone is pushed only this long after a write of this namespace, so
 /// samples recorded by other namespaces in the same process don't wake an idle dashboard.
 const FRESHNESS_TAIL: Duration = Duration::from_secs(2);
+/// A read of the projection that takes longer than this counts as Redis being unreachable.
+const READ_BUDGET: Duration = Duration::from_secs(2);
 
 /// What handlers hold: the latest frame and the stop signal. Cheap to clone.
 #[derive(Clone)]
@@ -55,10 +57,17 @@ impl HubTask {
 
 impl Hub {
     /// Reads the first snapshot (so the first client gets data at once) and starts the hub.
-    pub async fn start(projection: Projection, redis_url: &str, accepted: Arc<Accepted>) -> anyhow::Result<(Hub, HubTask)> {
+    /// `timezone` is the café's: a "stale since" time is shown in it.
+    pub async fn start(
+        projection: Projection,
+        redis_url: &str,
+        accepted: Arc<Accepted>,
+        timezone: chrono_tz::Tz,
+    ) -> anyhow::Result<(Hub, HubTask)> {
         let client = redis::Client::open(redis_url)?;
         let stop = CancellationToken::new();
-        let mut builder = Builder { projection, accepted, rates: Rates::default(), seq: 0, last: None, last_write: None };
+        let mut builder =
+            Builder { projection, accepted, rates: Rates::default(), seq: 0, last: None, last_write: None, stale_since: None, timezone };
         builder.sample().await?;
         let (first, fingerprint) = builder.build().await?;
         builder.remember(fingerprint);
@@ -94,7 +103,7 @@ async fn run(mut b: Builder, tx: watch::Sender<Utf8Bytes>, dirty: Arc<Notify>, s
             _ = stop.cancelled() => break,
             _ = dirty.notified() => {}
             _ = tick.tick() => {
-                if let Err(e) = b.sample().await {
+                if let Err(e) = tokio::time::timeout(READ_BUDGET, b.sample()).await.unwrap_or_else(|_| Err(anyhow::anyhow!("Redis did not answer"))) {
                     tracing::warn!(error = %e, "dashboard could not sample totals");
                 }
             }
@@ -105,17 +114,31 @@ async fn run(mut b: Builder, tx: watch::Sender<Utf8Bytes>, dirty: Arc<Notify>, s
             _ = stop.cancelled() => break,
             _ = tokio::time::sleep_until(ready_at) => {}
         }
-        match b.build().await {
+        match tokio::time::timeout(READ_BUDGET, b.build()).await.unwrap_or_else(|_| Err(anyhow::anyhow!("Redis did not answer"))) {
             Ok((frame, fingerprint)) => {
-                if b.worth_pushing(&fingerprint) {
+                // Back from stale: push even an unchanged frame, so pages say "live" again.
+                if b.worth_pushing(&fingerprint) || b.stale_since.take().is_some() {
                     b.remember(fingerprint);
                     tx.send_replace(frame);
                     last_push = Instant::now();
                     metrics::counter!("coffee_rt_dashboard_pushes_total").increment(1);
                 }
             }
-            // Keep the last good frame; the next tick retries.
-            Err(e) => tracing::warn!(error = %e, "dashboard could not read the projection"),
+            // Keep the last figures, marked stale: the page must not say "live" about numbers
+            // it can no longer refresh. The next tick retries.
+            Err(e) => {
+                tracing::warn!(error = %e, "dashboard could not read the projection");
+                if b.stale_since.is_none() {
+                    let since = Utc::now();
+                    b.stale_since = Some(since);
+                    let stale = stale_frame(&tx.borrow(), since.with_timezone(&b.timezone), b.seq + 1);
+                    if let Some(frame) = stale {
+                        b.seq += 1;
+                        tx.send_replace(frame);
+                        metrics::counter!("coffee_rt_dashboard_pushes_total").increment(1);
+                    }
+                }
+            }
         }
     }
     let _ = listener.await;
@@ -128,6 +151,19 @@ struct Builder {
     seq: u64,
     last: Option<Fingerprint>,
     last_write: Option<Instant>,
+    /// When reading Redis first failed, while it still fails.
+    stale_since: Option<chrono::DateTime<Utc>>,
+    timezone: chrono_tz::Tz,
+}
+
+/// The last frame again, with `stale_since` (in the café's zone, with its offset) and a new seq.
+fn stale_frame(last: &Utf8Bytes, since: chrono::DateTime<chrono_tz::Tz>, seq: u64) -> Option<Utf8Bytes> {
+    let mut frame: serde_json::Value = serde_json::from_str(last.as_str()).ok()?;
+    let object = frame.as_object_mut()?;
+    object.insert("seq".into(), seq.into());
+    object.insert("stale_since".into(), since.to_rfc3339_opts(chrono::SecondsFormat::Secs, false).into());
+    object.insert("timezone".into(), since.timezone().name().into());
+    Some(Utf8Bytes::from(frame.to_string()))
 }
 
 impl Builder {

@@ -6,8 +6,9 @@ use axum::{
     http::{StatusCode, header},
     routing::get,
 };
+use coffee_core::Version;
 use coffee_pipeline::sources::v3_kafka::TopicProbe;
-use coffee_store::PgPool;
+use coffee_store::{PgPool, Projection};
 use redis::aio::ConnectionManager;
 use serde_json::{Map, Value, json};
 
@@ -19,6 +20,9 @@ pub struct Readiness {
     pub postgres: Option<PgPool>,
     pub redis: Option<ConnectionManager>,
     pub kafka: Option<(TopicProbe, bool)>,
+    /// Reported, never required: whether each version's projection is `live` or `rebuilding`
+    /// from PostgreSQL after Redis lost it (orders are accepted either way).
+    pub projection: Option<Projection>,
 }
 
 impl Readiness {
@@ -45,7 +49,11 @@ impl Readiness {
             let (probe, _) = self.kafka.as_ref()?;
             Some(timed(budget, async { probe.check().await.map_err(|e| e.to_string()) }))
         };
-        let (pg, redis, kafka) = tokio::join!(pg, redis, kafka);
+        let projection = async {
+            let projection = self.projection.as_ref()?;
+            Some(tokio::time::timeout(budget, projection_states(projection)).await.unwrap_or_else(|_| json!("error: timed out")))
+        };
+        let (pg, redis, kafka, projection) = tokio::join!(pg, redis, kafka, projection);
         let (pg, redis, kafka) = (resolve(pg).await, resolve(redis).await, resolve(kafka).await);
         let kafka_required = self.kafka.as_ref().is_some_and(|(_, required)| *required);
         let ready = [(&pg, true), (&redis, true), (&kafka, kafka_required)]
@@ -58,8 +66,25 @@ impl Readiness {
                 body.insert(name.into(), json!(r));
             }
         }
+        if let Some(p) = projection {
+            body.insert("projection".into(), p);
+        }
         (ready, Value::Object(body))
     }
+}
+
+/// `{"v1": "live", "v2": "rebuilding since 2026-12-01T14:02:03Z", …}`.
+async fn projection_states(projection: &Projection) -> Value {
+    let mut states = Map::new();
+    for v in Version::ALL {
+        let state = match projection.rebuilding_since(v).await {
+            Ok(None) => "live".to_owned(),
+            Ok(Some(since)) => format!("rebuilding since {}", since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            Err(e) => format!("error: {e}"),
+        };
+        states.insert(v.as_str().into(), json!(state));
+    }
+    Value::Object(states)
 }
 
 async fn timed(budget: Duration, check: impl Future<Output = Result<(), String>>) -> String {

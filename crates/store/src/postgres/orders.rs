@@ -28,3 +28,36 @@ pub async fn insert_orders<C: GenericClient>(client: &C, version: Version, order
     let rows = client.query(&stmt, &[&ids, &version.as_str(), &drinks, &stores, &prices, &ordered, &accepted]).await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
+
+/// An order as PostgreSQL holds it, for comparing a repeated `order_id` with its first use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOrder {
+    pub order_id: Uuid,
+    pub version: Version,
+    pub drink: String,
+    pub store: String,
+    pub price_cents: i64,
+    pub ordered_at: DateTime<Utc>,
+}
+
+/// The stored orders among `ids`, whichever path accepted them.
+pub async fn stored_orders<C: GenericClient>(client: &C, ids: &[Uuid]) -> Result<Vec<StoredOrder>, tokio_postgres::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stmt = client
+        .prepare_cached("SELECT order_id, version, drink, store, price_cents, ordered_at FROM orders WHERE order_id = ANY($1)")
+        .await?;
+    let rows = client.query(&stmt, &[&ids]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| StoredOrder {
+            order_id: r.get(0),
+            version: r.get::<_, String>(1).parse().expect("orders.version holds v1, v2 or v3"),
+            drink: r.get(2),
+            store: r.get(3),
+            price_cents: r.get(4),
+            ordered_at: r.get(5),
+        })
+        .collect())
+}

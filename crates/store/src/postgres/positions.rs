@@ -36,3 +36,72 @@ pub async fn log_offsets_once(url: &str, sources: &[String]) -> anyhow::Result<H
     let _ = task.await;
     Ok(offsets?)
 }
+
+/// What PostgreSQL can still replay into Redis for one source: its last committed outbox seq
+/// and the range of its entries still in the outbox (deleted oldest first, so contiguous).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replayable {
+    pub source: String,
+    pub seq: i64,
+    pub outbox: Option<(i64, i64)>,
+}
+
+impl Replayable {
+    /// True when a projection whose fence for this source is `fence` can be brought up to date
+    /// from the outbox: it already holds every delta, or the next one it needs is still there.
+    /// False means Redis lost deltas PostgreSQL no longer keeps: only a rebuild helps.
+    pub fn reachable_from(&self, fence: u64) -> bool {
+        let fence = fence as i64;
+        fence >= self.seq || self.outbox.is_some_and(|(min, max)| min <= fence + 1 && fence < max)
+    }
+}
+
+/// [`Replayable`] for every source matching `source_like` (a LIKE pattern, e.g. `v2:%`).
+pub async fn replayable<C: GenericClient>(client: &C, source_like: &str) -> Result<Vec<Replayable>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT p.source, p.seq, min(o.seq), max(o.seq)
+               FROM sink_positions p LEFT JOIN metrics_outbox o ON o.source = p.source
+              WHERE p.source LIKE $1 AND p.seq > 0
+              GROUP BY p.source, p.seq",
+            &[&source_like],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let (min, max): (Option<i64>, Option<i64>) = (r.get(2), r.get(3));
+            Replayable { source: r.get(0), seq: r.get(1), outbox: min.zip(max) }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Replayable;
+
+    fn source(seq: i64, outbox: Option<(i64, i64)>) -> Replayable {
+        Replayable { source: "v2:a".into(), seq, outbox }
+    }
+
+    #[test]
+    fn a_fence_at_or_past_the_position_is_up_to_date() {
+        assert!(source(5, None).reachable_from(5));
+        assert!(source(5, Some((5, 5))).reachable_from(5));
+    }
+
+    #[test]
+    fn a_fence_behind_is_fine_while_the_outbox_holds_the_next_delta() {
+        assert!(source(7, Some((5, 7))).reachable_from(4));
+        assert!(source(7, Some((3, 7))).reachable_from(5));
+    }
+
+    #[test]
+    fn a_fence_behind_what_the_outbox_keeps_is_lost() {
+        // FLUSHALL: no fence at all, entries 1..=5 long deleted.
+        assert!(!source(7, Some((6, 7))).reachable_from(0));
+        assert!(!source(7, None).reachable_from(0));
+        // An AOF that lost its last second: fence 3, entries up to 5 already deleted.
+        assert!(!source(7, Some((6, 7))).reachable_from(3));
+    }
+}

@@ -162,6 +162,25 @@ impl Projection {
         conn.hgetall(self.keys(version).metric("fence")).await
     }
 
+    /// Announces that `version`'s projection is being rebuilt from PostgreSQL, to every
+    /// dashboard and `/readyz`. It expires by itself (`ttl`) should the rebuilder die.
+    pub async fn mark_rebuilding(&self, version: Version, since: DateTime<Utc>, ttl: std::time::Duration) -> redis::RedisResult<()> {
+        let mut conn = self.conn.clone();
+        conn.pset_ex(self.keys(version).metric("rebuilding"), since.timestamp_millis(), ttl.as_millis() as u64).await
+    }
+
+    pub async fn clear_rebuilding(&self, version: Version) -> redis::RedisResult<()> {
+        let mut conn = self.conn.clone();
+        conn.del(self.keys(version).metric("rebuilding")).await
+    }
+
+    /// Since when `version`'s projection is being rebuilt, if it is.
+    pub async fn rebuilding_since(&self, version: Version) -> redis::RedisResult<Option<DateTime<Utc>>> {
+        let mut conn = self.conn.clone();
+        let ms: Option<i64> = conn.get(self.keys(version).metric("rebuilding")).await?;
+        Ok(ms.and_then(DateTime::from_timestamp_millis))
+    }
+
     /// When `version`'s projection was last written, if ever.
     pub async fn updated_at(&self, version: Version) -> redis::RedisResult<Option<DateTime<Utc>>> {
         let mut conn = self.conn.clone();

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::Projection;
 
 /// A named count and revenue (a drink, a store or an hour).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Named {
     pub name: String,
     pub count: i64,
@@ -22,7 +22,7 @@ impl Named {
 }
 
 /// What `/api/dashboard` and the WebSocket show for one version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct VersionSnapshot {
     pub version: Version,
     pub total_orders: i64,
@@ -40,13 +40,18 @@ pub struct VersionSnapshot {
     pub age_ms: Option<i64>,
     /// When the projection was last written.
     pub updated_at: Option<DateTime<Utc>>,
+    /// Set while the projection is being rebuilt from PostgreSQL after Redis lost it: the
+    /// figures are then incomplete, and the dashboard says "rebuilding".
+    pub rebuilding_since: Option<DateTime<Utc>>,
 }
 
 impl Projection {
     pub async fn snapshot(&self, version: Version, now: DateTime<Utc>) -> RedisResult<VersionSnapshot> {
         let m: MetricsDelta = self.read_all(version).await?;
         let updated_at = self.updated_at(version).await?;
-        Ok(VersionSnapshot::from_metrics(version, m, updated_at, now))
+        let mut snapshot = VersionSnapshot::from_metrics(version, m, updated_at, now);
+        snapshot.rebuilding_since = self.rebuilding_since(version).await?;
+        Ok(snapshot)
     }
 }
 
@@ -69,6 +74,7 @@ impl VersionSnapshot {
             newest_accepted_at: newest,
             age_ms: newest.map(|t| (now - t).num_milliseconds()),
             updated_at,
+            rebuilding_since: None,
         }
     }
 }

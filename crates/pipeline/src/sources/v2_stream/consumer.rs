@@ -81,6 +81,12 @@ impl Worker {
     /// Runs until `shutdown` resolves; the batch in hand is finished first.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         tokio::pin!(shutdown);
+        // The self-repair check runs beside the writer for as long as it runs: dropping
+        // `_repair` (on any return) stops it.
+        let (_repair, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(crate::repair::watch(self.pool.clone(), self.projection.clone(), Version::V2, async {
+            let _ = stopped.await;
+        }));
         let mut conn = self.projection.connection();
         let mut blocking = loop {
             match self.prepare(&mut conn).await {
@@ -94,14 +100,8 @@ impl Worker {
         tracing::info!(consumer = %self.config.consumer, "v2 worker started");
 
         // First the entries this consumer was given before it last stopped.
-        let mut cursor = "0".to_owned();
-        loop {
-            let batch = self.read(&mut blocking, &cursor, None).await?;
-            let Some(last) = batch.last() else { break };
-            cursor = last.id.clone();
-            if let Outcome::Abandoned = self.process(batch, &mut shutdown).await? {
-                return Ok(());
-            }
+        if let Outcome::Abandoned = self.own_pending(&mut blocking, &mut shutdown).await? {
+            return Ok(());
         }
 
         let mut next_maintenance = Instant::now();
@@ -135,6 +135,14 @@ impl Worker {
                     sleep(Duration::from_millis(500)).await;
                     if let Ok(b) = blocking_connection(&self.redis_url).await {
                         blocking = b;
+                        // The lost connection may have taken an XREADGROUP reply with it: those
+                        // entries are delivered to this consumer and would wait for XAUTOCLAIM's
+                        // idle time (30 s) before anyone stores them. Read them back now.
+                        match self.own_pending(&mut blocking, &mut shutdown).await {
+                            Ok(Outcome::Abandoned) => break,
+                            Ok(Outcome::Done) => {}
+                            Err(e) => tracing::warn!(error = %e, "re-reading this consumer's pending entries failed"),
+                        }
                     }
                 }
             }
@@ -147,6 +155,23 @@ impl Worker {
         }
         tracing::info!(consumer = %self.config.consumer, "v2 worker stopped");
         Ok(())
+    }
+
+    /// Processes the entries delivered to this consumer and not yet acknowledged, oldest first.
+    async fn own_pending(
+        &mut self,
+        blocking: &mut MultiplexedConnection,
+        shutdown: &mut (impl Future<Output = ()> + Unpin),
+    ) -> anyhow::Result<Outcome> {
+        let mut cursor = "0".to_owned();
+        loop {
+            let batch = self.read(blocking, &cursor, None).await?;
+            let Some(last) = batch.last() else { return Ok(Outcome::Done) };
+            cursor = last.id.clone();
+            if let Outcome::Abandoned = self.process(batch, shutdown).await? {
+                return Ok(Outcome::Abandoned);
+            }
+        }
     }
 
     async fn prepare(&self, conn: &mut ConnectionManager) -> anyhow::Result<MultiplexedConnection> {

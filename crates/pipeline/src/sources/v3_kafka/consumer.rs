@@ -140,6 +140,12 @@ impl Processor {
     /// Runs until `shutdown`; open windows are flushed first. Waits for the broker if it is away.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         tokio::pin!(shutdown);
+        // The self-repair check runs beside the writer for as long as it runs: dropping
+        // `_repair` (on any return) stops it.
+        let (_repair, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(crate::repair::watch(self.pool.clone(), self.projection.clone(), Version::V3, async {
+            let _ = stopped.await;
+        }));
         loop {
             let ready = async {
                 ensure_topic(&self.kafka, &self.kafka.topic, self.kafka.partitions).await?;
