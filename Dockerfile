@@ -4,7 +4,12 @@
 #
 #   docker build -t coffee-rt .                       # from the repository root
 #   docker run --rm coffee-rt --version
-#   docker run --rm -e COFFEE_RT_LISTEN=0.0.0.0:8005 -p 8005:8005 coffee-rt serve
+#   docker run --rm -p 8005:8005 -e COFFEE_RT_INGEST_TOKEN=$(openssl rand -hex 32) \
+#     -e COFFEE_RT_READ_TOKEN=$(openssl rand -hex 32) coffee-rt serve
+#
+# The image listens on 0.0.0.0, so `serve` and `up` refuse to start without their two tokens
+# (COFFEE_RT_INGEST_TOKEN and COFFEE_RT_READ_TOKEN, or their *_FILE variants); no token is
+# baked into the image.
 #
 # deploy/compose.yaml builds it; deploy/helm/coffee-rt runs it on Kubernetes. The build is the
 # one scripts/run does (`cargo build --release --locked -p coffee-rt`), checked by the test

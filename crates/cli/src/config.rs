@@ -10,9 +10,9 @@
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use clap::{Args, Parser, Subcommand};
-use coffee_core::{Catalog, Version};
+use coffee_core::{Catalog, OrderWindow, Version};
 use coffee_pipeline::{GroupProtocol, KafkaSettings, ProcessorConfig, WorkerConfig};
-use coffee_server::ServerConfig;
+use coffee_server::{ServerConfig, Token};
 use coffee_warehouse::{ClickHouseConfig, sink::SinkConfig};
 use humantime::Duration;
 
@@ -45,6 +45,7 @@ pub struct Log {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once at startup: boxing `up`'s arguments would save nothing")]
 pub enum Command {
     /// Everything in one process: HTTP API and dashboard, v2 worker, v1 aggregator, v3 processor.
     Up(UpArgs),
@@ -165,6 +166,87 @@ pub struct Http {
     /// The café's time zone (IANA name, e.g. `Europe/Paris`): history is bucketed by its days.
     #[arg(long, env = "COFFEE_RT_TIMEZONE", default_value_t = ServerConfig::default().timezone)]
     pub timezone: chrono_tz::Tz,
+
+    /// How far ahead of this server's clock an order's `timestamp` may be; later is a 422
+    /// naming `timestamp` (clients' clocks drift, but not by hours).
+    #[arg(long = "order-max-future", env = "COFFEE_RT_ORDER_MAX_FUTURE",
+          default_value_t = ServerConfig::default().order_window.max_future.into())]
+    pub order_max_future: Duration,
+
+    /// How old an order's `timestamp` may be; older is a 422 naming `timestamp`. Only the API
+    /// checks it: the v2 worker and v3 processor store a backlog of any age.
+    #[arg(long = "order-max-age", env = "COFFEE_RT_ORDER_MAX_AGE",
+          default_value_t = ServerConfig::default().order_window.max_age.into())]
+    pub order_max_age: Duration,
+
+    /// TCP connections served at once; past it a connection gets one `503` (JSON, `Retry-After`)
+    /// and is closed. Dashboard sockets count in `--max-ws-clients` once upgraded.
+    #[arg(long, env = "COFFEE_RT_MAX_CONNECTIONS", default_value_t = ServerConfig::default().max_connections,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: usize,
+
+    /// Dashboard WebSockets at once; past it the upgrade is answered `503`.
+    #[arg(long, env = "COFFEE_RT_MAX_WS_CLIENTS", default_value_t = ServerConfig::default().max_ws_clients)]
+    pub max_ws_clients: usize,
+
+    /// The longest a request may take, body included, before it is answered `503`. Keep it far
+    /// above a v1 order's wait for its batch commit.
+    #[arg(long, env = "COFFEE_RT_REQUEST_TIMEOUT", default_value_t = ServerConfig::default().request_timeout.into())]
+    pub request_timeout: Duration,
+
+    /// The longest a client may take to send a request's headers, and the longest an idle
+    /// keep-alive connection stays open; then the connection is closed.
+    #[arg(long, env = "COFFEE_RT_HEADER_TIMEOUT", default_value_t = ServerConfig::default().header_timeout.into())]
+    pub header_timeout: Duration,
+
+    /// The longest a client may take to send a request's body; then `408` and the connection is closed.
+    #[arg(long, env = "COFFEE_RT_BODY_TIMEOUT", default_value_t = ServerConfig::default().body_timeout.into())]
+    pub body_timeout: Duration,
+
+    /// Origins besides the page's own that may open `/ws/dashboard`, comma-separated
+    /// (e.g. `https://dashboard.example.com`).
+    #[arg(long, env = "COFFEE_RT_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Bearer token of the order routes (`POST /api/{v}/order`, `/api/validate`). Required when
+    /// `--listen` is not loopback. At least 16 of `A-Z a-z 0-9 - . _ ~` (`openssl rand -hex 32`).
+    #[arg(long, env = "COFFEE_RT_INGEST_TOKEN", hide_env_values = true)]
+    pub ingest_token: Option<Token>,
+
+    /// A file holding the ingest token (a mounted Kubernetes Secret).
+    #[arg(long, env = "COFFEE_RT_INGEST_TOKEN_FILE", conflicts_with = "ingest_token")]
+    pub ingest_token_file: Option<PathBuf>,
+
+    /// Bearer token (or the page's cookie) of the dashboard, its WebSocket, `/api/dashboard`,
+    /// `/api/history` and `/metrics`. Required when `--listen` is not loopback. A browser opens
+    /// the dashboard once as `/?token=<read token>`.
+    #[arg(long, env = "COFFEE_RT_READ_TOKEN", hide_env_values = true)]
+    pub read_token: Option<Token>,
+
+    /// A file holding the read token (a mounted Kubernetes Secret).
+    #[arg(long, env = "COFFEE_RT_READ_TOKEN_FILE", conflicts_with = "read_token")]
+    pub read_token_file: Option<PathBuf>,
+
+    /// Listen on a non-loopback address without tokens: anyone who can reach the port may post
+    /// orders and read the revenue. The startup log warns.
+    #[arg(long, env = "COFFEE_RT_INSECURE_NO_AUTH", value_parser = clap::builder::BoolishValueParser::new())]
+    pub insecure_no_auth: bool,
+
+    /// How long a used `order_id` is remembered in Redis, so a repeat is answered as a replay
+    /// and another body under it as a conflict (409) on every path. Past it, v1 still checks
+    /// PostgreSQL, and v2/v3 store the id once.
+    #[arg(long, env = "COFFEE_RT_IDEMPOTENCY_TTL", default_value_t = ServerConfig::default().idempotency_ttl.into())]
+    pub idempotency_ttl: Duration,
+}
+
+impl Http {
+    fn token(value: &Option<Token>, file: &Option<PathBuf>) -> anyhow::Result<Option<Token>> {
+        match (value, file) {
+            (Some(t), _) => Ok(Some(t.clone())),
+            (None, Some(path)) => Token::from_file(path).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 /// The warehouse (ClickHouse over HTTP). Without a URL there is none, and the history API
@@ -218,6 +300,7 @@ pub fn server_config(services: &Services, kafka: &Kafka, http: &Http, warehouse:
         redis_url: services.redis_url.clone(),
         namespace: services.namespace.clone(),
         catalog: services.load_catalog()?,
+        order_window: OrderWindow { max_future: *http.order_max_future, max_age: *http.order_max_age },
         pg_pool: services.pg_pool,
         v1_queue: http.v1_queue,
         v2_maxlen: http.v2_maxlen,
@@ -225,6 +308,16 @@ pub fn server_config(services: &Services, kafka: &Kafka, http: &Http, warehouse:
         kafka: kafka.into(),
         timezone: http.timezone,
         warehouse: warehouse.config(),
+        max_connections: http.max_connections,
+        max_ws_clients: http.max_ws_clients,
+        request_timeout: *http.request_timeout,
+        header_timeout: *http.header_timeout,
+        body_timeout: *http.body_timeout,
+        allowed_origins: http.allowed_origins.clone(),
+        ingest_token: Http::token(&http.ingest_token, &http.ingest_token_file)?,
+        read_token: Http::token(&http.read_token, &http.read_token_file)?,
+        insecure_no_auth: http.insecure_no_auth,
+        idempotency_ttl: *http.idempotency_ttl,
     })
 }
 
@@ -443,11 +536,30 @@ mod tests {
     }
 
     #[test]
+    fn a_token_file_is_read_and_a_bad_token_refused() {
+        let path = std::env::temp_dir().join(format!("coffee-rt-token-{}", std::process::id()));
+        std::fs::write(&path, "from-a-file-0123456789abcdef\n").unwrap();
+        let args = ["coffee-rt", "serve", "--read-token-file", path.to_str().unwrap(), "--ingest-token", "inline-0123456789abcdef"];
+        let Command::Serve(serve) = Cli::try_parse_from(args).unwrap().command else { unreachable!() };
+        let server = server_config(&serve.services, &serve.kafka, &serve.http, &serve.warehouse).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(server.read_token.unwrap().matches("from-a-file-0123456789abcdef"));
+        assert!(server.ingest_token.unwrap().matches("inline-0123456789abcdef"));
+        assert!(Cli::try_parse_from(["coffee-rt", "serve", "--read-token", "short"]).is_err());
+        assert!(Cli::try_parse_from(["coffee-rt", "serve", "--read-token", "x; injected=0123456789"]).is_err());
+    }
+
+    #[test]
     fn defaults_come_from_the_config_types() {
         let Command::Up(up) = Cli::try_parse_from(["coffee-rt", "up"]).unwrap().command else { unreachable!() };
         let server = server_config(&up.services, &up.kafka, &up.http, &up.warehouse).unwrap();
         let default = ServerConfig::default();
         assert_eq!((server.listen, server.pg_pool, server.max_in_flight), (default.listen, default.pg_pool, default.max_in_flight));
+        assert_eq!(
+            (server.max_connections, server.max_ws_clients, server.request_timeout, server.header_timeout, server.body_timeout),
+            (default.max_connections, default.max_ws_clients, default.request_timeout, default.header_timeout, default.body_timeout)
+        );
+        assert!(server.ingest_token.is_none() && server.read_token.is_none() && !server.insecure_no_auth);
         assert_eq!(up.worker.config("up").linger, WorkerConfig::new("x").linger);
         assert_eq!(up.processor.config().unwrap().window, ProcessorConfig::default().window);
         assert_eq!(KafkaSettings::from(&up.kafka).producer_linger, KafkaSettings::default().producer_linger);

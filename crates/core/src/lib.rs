@@ -11,6 +11,7 @@ mod metrics;
 mod money;
 mod order;
 mod version;
+mod window;
 
 pub use catalog::{Catalog, CatalogError};
 pub use exactly_once::{Applied, Ledger};
@@ -18,3 +19,4 @@ pub use metrics::{Breakdown, MetricsDelta, RECENT_LEN, RecentOrder, hour_bucket}
 pub use money::{Cents, MoneyError};
 pub use order::{Order, OrderRecord, RawOrder, ValidationError};
 pub use version::{ParseVersionError, Version};
+pub use window::OrderWindow;

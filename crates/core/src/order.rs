@@ -4,18 +4,27 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Catalog, Cents, money::MoneyError};
+use crate::{Catalog, Cents, OrderWindow, money::MoneyError};
 
 /// The order exactly as a client sends it. Unknown fields are rejected; types are kept loose
 /// (strings, a JSON number) so that [`Order::parse`] can name the field that is wrong.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawOrder {
+    /// The client's idempotency key (a UUID, not the nil one); the server assigns a UUIDv7 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = Uuid, value_type = Option<String>)]
     pub order_id: Option<String>,
+    /// A drink of the catalog.
     pub drink: String,
+    /// A store of the catalog.
     pub store: String,
+    /// The price in the currency's units, at most 2 decimals: `4.50`.
+    #[schema(value_type = f64, exclusive_minimum = 0, maximum = 1000, example = 4.5)]
     pub price: serde_json::Number,
+    /// When the order was placed: RFC 3339 with an offset, within the server's window
+    /// (by default at most 5 minutes ahead of its clock and 30 days behind).
+    #[schema(format = DateTime, example = "2025-01-15T10:00:00+02:00")]
     pub timestamp: String,
 }
 
@@ -28,7 +37,7 @@ pub struct ValidationError {
 }
 
 impl ValidationError {
-    fn new(field: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(field: &'static str, message: impl Into<String>) -> Self {
         ValidationError { field, message: message.into() }
     }
 }
@@ -47,7 +56,22 @@ pub struct Order {
 }
 
 impl Order {
-    /// Validates a client's order. `accepted_at` is the server's clock at acceptance.
+    /// What the API edge calls: [`Order::parse`], then the order's time checked against
+    /// `window` around `accepted_at`. Only the edge applies the window: an order read back
+    /// from a log was inside it when it was accepted ([`Order::from_record`] checks no time).
+    pub fn parse_within(
+        raw: RawOrder,
+        catalog: &Catalog,
+        accepted_at: DateTime<Utc>,
+        window: &OrderWindow,
+    ) -> Result<Order, ValidationError> {
+        let order = Order::parse(raw, catalog, accepted_at)?;
+        window.check(order.ordered_at, accepted_at)?;
+        Ok(order)
+    }
+
+    /// Validates a client's order, whatever its time. `accepted_at` is the server's clock at
+    /// acceptance. The API calls [`Order::parse_within`].
     pub fn parse(raw: RawOrder, catalog: &Catalog, accepted_at: DateTime<Utc>) -> Result<Order, ValidationError> {
         let order_id = match raw.order_id.as_deref() {
             None => Uuid::now_v7(),
@@ -109,7 +133,7 @@ impl Order {
 }
 
 /// The wire form of an accepted order in a log (Redis Stream field `order`, Kafka value).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderRecord {
     pub order_id: Uuid,

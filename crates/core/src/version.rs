@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// The three ingestion paths. The string form (`v1`, `v2`, `v3`) is used in routes, in the
 /// `orders.version` column and as the Redis key prefix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Version {
     V1,

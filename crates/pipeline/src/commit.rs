@@ -13,7 +13,7 @@ use coffee_core::{Applied, Order, Version};
 use coffee_store::{PgPool, Projection, postgres};
 use tokio::time::sleep;
 
-use crate::{fault, relay};
+use crate::{fault, idempotency::Prior, relay};
 
 /// What became of a committed batch in Redis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +89,9 @@ impl CommitStep {
     pub async fn try_commit(&mut self, orders: &[(Order, Option<i64>)], consumed_upto: Option<i64>) -> Result<Committed, CommitError> {
         let mut client = self.pool.get().await?;
         let committed = postgres::commit_batch(&mut client, self.version, &self.source, orders, consumed_upto, self.applied).await?;
+        if committed.new_orders.len() + committed.skipped_by_offset < orders.len() {
+            self.report_conflicts(&client, orders, &committed.new_orders).await?;
+        }
         drop(client);
         fault::after_commit();
         let Some(entry) = &committed.entry else { return Ok(Committed::Duplicate) };
@@ -106,6 +109,31 @@ impl CommitStep {
                 Committed::Deferred
             }
         })
+    }
+
+    /// Orders whose id was already stored are skipped; a replay is normal (at-least-once
+    /// delivery), but another body under a used id means the API's registry had forgotten the
+    /// id (expired, or Redis was away) and acknowledged a second meaning that is not kept. The
+    /// first order stays; the second is logged and counted for an operator.
+    async fn report_conflicts(
+        &self,
+        client: &deadpool_postgres::Client,
+        orders: &[(Order, Option<i64>)],
+        new: &[Order],
+    ) -> Result<(), CommitError> {
+        let new: std::collections::HashSet<_> = new.iter().map(|o| o.order_id).collect();
+        let repeated: Vec<uuid::Uuid> = orders.iter().map(|(o, _)| o.order_id).filter(|id| !new.contains(id)).collect();
+        let stored: std::collections::HashMap<_, _> =
+            postgres::stored_orders(client, &repeated).await?.into_iter().map(|row| (row.order_id, Prior::stored(&row))).collect();
+        for (order, _) in orders {
+            let Some(first) = stored.get(&order.order_id) else { continue };
+            let fields = first.differences(order);
+            if !fields.is_empty() && !new.contains(&order.order_id) {
+                tracing::warn!(source = %self.source, order_id = %order.order_id, first = %first.version, ?fields, "order_id reused for another order; the first one is kept");
+                metrics::counter!("coffee_rt_commit_conflicts_total", "version" => self.version.as_str()).increment(1);
+            }
+        }
+        Ok(())
     }
 
     /// [`CommitStep::try_commit`], retrying retriable failures with a backoff (100 ms doubling

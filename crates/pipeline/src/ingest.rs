@@ -4,6 +4,8 @@
 use async_trait::async_trait;
 use coffee_core::Order;
 
+use crate::idempotency::Submitted;
+
 /// What an acknowledgement promises the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Receipt {
@@ -21,7 +23,8 @@ pub trait Ingest: Send + Sync {
 
     /// Resolves once the order is as durable as [`Ingest::receipt`] says, or fails with a
     /// reason the client may retry on (the same `order_id` is safe: every sink is idempotent).
-    async fn submit(&self, order: Order) -> Result<(), IngestError>;
+    /// The API calls it through [`crate::idempotency::Registry::submit`], which answers repeats.
+    async fn submit(&self, order: Order) -> Result<Submitted, IngestError>;
 
     /// Waits for acknowledgements still in flight; called once, when the server stops.
     async fn close(&self) {}
@@ -37,6 +40,8 @@ pub enum IngestError {
     Unavailable { service: &'static str, reason: String },
     #[error("shutting down")]
     ShuttingDown,
+    #[error("an order with this order_id is being accepted right now; retry")]
+    InProgress,
 }
 
 impl IngestError {

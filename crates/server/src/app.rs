@@ -12,6 +12,7 @@ use tokio::{net::TcpListener, task::JoinSet};
 use crate::{
     AppState, ServerConfig, Services,
     dashboard::{Accepted, Hub, HubTask},
+    edge::{self, Edge, connections::Limits},
     routes,
     telemetry::{self, Readiness},
 };
@@ -19,6 +20,8 @@ use crate::{
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    edge: Arc<Edge>,
+    limits: Limits,
     v1_writers: JoinSet<()>,
     topic_task: tokio::task::JoinHandle<()>,
     hub_task: HubTask,
@@ -27,8 +30,11 @@ pub struct Application {
 impl Application {
     /// Connects to PostgreSQL (creating the database and running migrations) and Redis, starts
     /// the v1 batcher and binds the listener. Kafka is not needed to start: v3 answers 503
-    /// until the broker does.
+    /// until the broker does. Refuses a non-loopback address without tokens before it
+    /// connects to anything ([`Edge::new`]).
     pub async fn build(settings: &ServerConfig) -> anyhow::Result<Application> {
+        let edge = Edge::new(settings)?;
+        let limits = Limits { max_connections: settings.max_connections, header_timeout: settings.header_timeout };
         let prometheus = telemetry::prometheus();
         let catalog = Arc::clone(&settings.catalog);
         let pool = postgres::connect(&settings.database_url, settings.pg_pool).await?;
@@ -37,19 +43,37 @@ impl Application {
         v2_stream::ensure_group(&mut redis, &settings.namespace).await?;
         let projection = Projection::new(redis.clone(), &settings.namespace);
         let accepted = Arc::new(Accepted::default());
-        let (dashboard, hub_task) = Hub::start(projection.clone(), &settings.redis_url, Arc::clone(&accepted)).await?;
+        let (dashboard, hub_task) = Hub::start(projection.clone(), &settings.redis_url, Arc::clone(&accepted), settings.timezone).await?;
         let (v1, v1_writers) = V1Ingest::start(pool.clone(), BatcherConfig { queue: settings.v1_queue, ..Default::default() });
         let v2 = V2Ingest::new(redis, &settings.namespace, settings.v2_maxlen);
         let v3 = V3Ingest::new(&settings.kafka)?;
         let topic_task = tokio::spawn(create_topic_when_reachable(settings.kafka.clone()));
         let listener = bind(settings.listen)?;
         let in_flight = Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight));
+        let registry = coffee_pipeline::Registry::new(projection.connection(), &settings.namespace, settings.idempotency_ttl);
         let paths: [Arc<dyn Ingest>; 3] = [Arc::new(v1), Arc::new(v2), Arc::new(v3.clone())];
-        let readiness = Readiness { postgres: Some(pool.clone()), redis: Some(projection.connection()), kafka: Some((v3.probe(), false)) };
+        let readiness = Readiness {
+            postgres: Some(pool.clone()),
+            redis: Some(projection.connection()),
+            kafka: Some((v3.probe(), false)),
+            projection: Some(projection.clone()),
+        };
         let history = coffee_warehouse::history::open(pool.clone(), settings.warehouse.as_ref(), settings.timezone)?;
-        let state =
-            AppState::new(Services { catalog, pool, projection, paths, prometheus, in_flight, dashboard, accepted, readiness, history });
-        Ok(Application { listener, state, v1_writers, topic_task, hub_task })
+        let state = AppState::new(Services {
+            catalog,
+            order_window: settings.order_window,
+            pool,
+            projection,
+            paths,
+            registry,
+            prometheus,
+            in_flight,
+            dashboard,
+            accepted,
+            readiness,
+            history,
+        });
+        Ok(Application { listener, state, edge, limits, v1_writers, topic_task, hub_task })
     }
 
     pub fn port(&self) -> u16 {
@@ -63,7 +87,7 @@ impl Application {
     /// Serves until `shutdown` resolves, then finishes in-flight requests and the v1 batches
     /// they wait for, and flushes the Kafka producer. Acknowledged orders are never dropped.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Application { listener, state, mut v1_writers, topic_task, hub_task } = self;
+        let Application { listener, state, edge, limits, mut v1_writers, topic_task, hub_task } = self;
         let paths = state.paths.clone();
         // Dashboard sockets are upgraded connections the graceful shutdown does not wait for:
         // stopping the hub closes them (1001) as soon as shutdown begins.
@@ -72,17 +96,7 @@ impl Application {
             shutdown.await;
             hub.stop();
         };
-        // TCP_NODELAY: without it a small response written while the previous one is unacked
-        // waits for the client's delayed ACK (~40 ms); at low rates that was the API's p99.
-        let listener = {
-            use axum::serve::ListenerExt;
-            listener.tap_io(|tcp| {
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::warn!(error = %e, "could not set TCP_NODELAY");
-                }
-            })
-        };
-        axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown).await?;
+        edge::connections::serve(listener, routes::router(state, edge), limits, shutdown).await;
         hub_task.join().await;
         topic_task.abort();
         // Acknowledgements still in flight (v3's producer) are waited for; then the router is

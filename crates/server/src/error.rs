@@ -15,9 +15,13 @@ pub struct ApiError {
     pub field: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// The body of every error answer (`ErrorBody` in the OpenAPI description).
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody<'a> {
+    /// What is wrong, in words a client can act on.
     error: &'a str,
+    /// The input at fault, when there is one: a body field (`price`), a query parameter
+    /// (`bucket`), `authorization` for a token, `order_id` for a conflicting reuse.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
 }
@@ -34,7 +38,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut res = (self.status, Json(Body { error: &self.message, field: self.field.as_deref() })).into_response();
+        let mut res = (self.status, Json(ErrorBody { error: &self.message, field: self.field.as_deref() })).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }

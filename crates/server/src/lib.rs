@@ -3,6 +3,7 @@
 mod app;
 mod config;
 pub mod dashboard;
+pub mod edge;
 mod error;
 mod routes;
 mod state;
@@ -10,4 +11,5 @@ pub mod telemetry;
 
 pub use app::Application;
 pub use config::ServerConfig;
+pub use edge::Token;
 pub use state::{AppState, Services};

@@ -29,10 +29,14 @@ impl std::ops::Deref for AppState {
 /// The shared services behind [`AppState`].
 pub struct Services {
     pub catalog: Arc<Catalog>,
+    /// The accepted range of an order's time (`ServerConfig::order_window`).
+    pub order_window: coffee_core::OrderWindow,
     pub pool: PgPool,
     pub projection: Projection,
     /// The ingestion paths, in [`Version`] order.
     pub paths: [Arc<dyn Ingest>; 3],
+    /// Which `order_id`s are in use, across the paths: answers repeats and conflicts.
+    pub registry: coffee_pipeline::Registry,
     pub prometheus: PrometheusHandle,
     /// Order requests in flight, across all versions. When none is left the API answers 503
     /// at once instead of queueing without bound.

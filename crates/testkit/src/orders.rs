@@ -9,8 +9,10 @@ use uuid::Uuid;
 
 use crate::{TestApp, TestEnv};
 
-/// A valid order with a fresh id; `i` varies drink, store, price and time.
+/// A valid order with a fresh id; `i` varies drink, store, price and time (yesterday between
+/// 08:00 and 17:59 UTC: inside the API's default window, never in the future).
 pub fn order(i: usize) -> Value {
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).date_naive();
     let drinks = ["cappuccino", "americano", "latte"];
     let stores = ["uptown", "downtown", "central", "southend"];
     json!({
@@ -19,7 +21,7 @@ pub fn order(i: usize) -> Value {
         "store": stores[i % 4],
         // The literal a client would write (3.29), not a float sum (3.0 + 0.29 = 3.2899999999999996).
         "price": format!("{}.{:02}", 3 + (i % 300) / 100, i % 100).parse::<f64>().unwrap(),
-        "timestamp": format!("2025-01-15T{:02}:{:02}:00Z", 8 + i % 10, i % 60),
+        "timestamp": format!("{yesterday}T{:02}:{:02}:00Z", 8 + i % 10, i % 60),
     })
 }
 

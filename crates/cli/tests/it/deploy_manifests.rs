@@ -175,6 +175,9 @@ fn check_container(binary: &Binary, c: &Container, problems: &mut Vec<String>) -
                 if reached && !addr.ip().is_unspecified() {
                     problems.push(format!("{origin}: {var}={value} is not reachable from outside the container (use 0.0.0.0)"));
                 }
+                if var == "COFFEE_RT_LISTEN" && !addr.ip().is_loopback() {
+                    check_tokens(c, problems);
+                }
                 for (what, port) in &c.ports {
                     if *port != addr.port() {
                         problems.push(format!("{origin}: {what} is {port}, but {var}={value}"));
@@ -190,6 +193,20 @@ fn check_container(binary: &Binary, c: &Container, problems: &mut Vec<String>) -
     }
     let paths: BTreeSet<String> = c.probes.iter().map(|(p, _)| p.clone()).collect();
     (!paths.is_empty()).then(|| (c.argv.clone(), paths))
+}
+
+/// An API off loopback refuses to start without both tokens (a value, a Secret or a file), unless
+/// it is told `COFFEE_RT_INSECURE_NO_AUTH`.
+fn check_tokens(c: &Container, problems: &mut Vec<String>) {
+    let set = |name: &str| c.env.iter().any(|(n, _)| n == name || *n == format!("{name}_FILE"));
+    if c.env_value("COFFEE_RT_INSECURE_NO_AUTH") == Some("true") {
+        return;
+    }
+    for token in ["COFFEE_RT_INGEST_TOKEN", "COFFEE_RT_READ_TOKEN"] {
+        if !set(token) {
+            problems.push(format!("{}: listens off loopback without {token} (or {token}_FILE): it would refuse to start", c.origin));
+        }
+    }
 }
 
 // ---- helm --------------------------------------------------------------------------------------
@@ -465,6 +482,34 @@ fn helm_pods(docs: &[Value], what: &str, dockerfile_cmd: &[String], problems: &m
             if !used {
                 problems.push(format!("helm ({what}): {} scrapes port {port_name:?}, which no selected Service has", name_of(sm)));
             }
+            // serve's /metrics needs the read token: the endpoint sends the one serve reads.
+            let scrapes_serve = selected.iter().any(|svc| {
+                labels(&svc["metadata"]["labels"]).get("app.kubernetes.io/component").map(String::as_str) == Some("serve")
+                    && svc["spec"]["ports"].as_sequence().into_iter().flatten().any(|p| s(&p["name"]) == Some(port_name))
+            });
+            if scrapes_serve {
+                let sent = &ep["authorization"]["credentials"];
+                let sent = (s(&sent["name"]), s(&sent["key"]));
+                let read = pods
+                    .iter()
+                    .filter(|p| p.role() == Some("serve"))
+                    .flat_map(|p| p.doc["spec"]["template"]["spec"]["containers"][0]["env"].as_sequence().cloned().unwrap_or_default());
+                let read: Vec<(Option<String>, Option<String>)> = read
+                    .filter(|e| s(&e["name"]) == Some("COFFEE_RT_READ_TOKEN"))
+                    .map(|e| {
+                        let r = &e["valueFrom"]["secretKeyRef"];
+                        (s(&r["name"]).map(str::to_owned), s(&r["key"]).map(str::to_owned))
+                    })
+                    .collect();
+                let matches =
+                    sent.0.is_some() && !read.is_empty() && read.iter().all(|(n, k)| n.as_deref() == sent.0 && k.as_deref() == sent.1);
+                if !matches {
+                    problems.push(format!(
+                        "helm ({what}): {} scrapes serve's /metrics with credentials {sent:?}, but serve reads its read token from {read:?}",
+                        name_of(sm)
+                    ));
+                }
+            }
         }
     }
     // Ingress backends are Services with that port.
@@ -633,17 +678,33 @@ fn compose_strings(v: &Value) -> Vec<String> {
 
 fn compose_env(v: &Value) -> Vec<(String, Option<String>)> {
     match v {
-        Value::Mapping(m) => m.iter().filter_map(|(k, v)| Some((k.as_str()?.to_owned(), scalar(v)))).collect(),
+        Value::Mapping(m) => m.iter().filter_map(|(k, v)| Some((k.as_str()?.to_owned(), scalar(v).map(|v| interpolate(&v))))).collect(),
         Value::Sequence(seq) => seq
             .iter()
             .filter_map(|e| e.as_str())
             .map(|e| match e.split_once('=') {
-                Some((k, v)) => (k.to_owned(), Some(v.to_owned())),
+                Some((k, v)) => (k.to_owned(), Some(interpolate(v))),
                 None => (e.to_owned(), None),
             })
             .collect(),
         _ => Vec::new(),
     }
+}
+
+/// A value as Compose passes it when the variables it names are unset: `${X:-default}` and
+/// `${X-default}` become the default, `${X}` nothing.
+fn interpolate(value: &str) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('}') else { break };
+        let inner = &rest[start + 2..start + end];
+        out.push_str(inner.split_once(":-").or_else(|| inner.split_once('-')).map_or("", |(_, d)| d));
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The container side of a Compose port: "8005", "8005:8005", "127.0.0.1:8005:8005/tcp", {target}.
@@ -805,6 +866,26 @@ fn check_compose(doc: &Value, containers: &BTreeMap<String, Container>, problems
                     _ => p(format!("{n}: {var}={url} does not name the {service} service")),
                 }
             }
+        }
+    }
+    // Prometheus scrapes the API with the read token the API reads: prometheus.yml's serve job
+    // names `credentials_file: read-token`, and Compose mounts it beside prometheus.yml from the
+    // same value.
+    let prometheus_yml = read(&root().join("deploy/prometheus/prometheus.yml"));
+    if !prometheus_yml.contains("credentials_file: read-token") {
+        p("prometheus.yml's serve job sends no read token (credentials_file: read-token)".into());
+    }
+    let mounted = svc("prometheus")["configs"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .find(|c| s(&c["target"]) == Some("/etc/prometheus/read-token"))
+        .and_then(|c| s(&c["source"]));
+    let content = mounted.and_then(|source| s(&doc["configs"][source]["content"])).map(interpolate);
+    for n in with_role("serve") {
+        let token = containers[&n].env_value("COFFEE_RT_READ_TOKEN");
+        if token.is_none() || content.as_deref() != token {
+            p(format!("{n}: reads the read token {token:?}, Prometheus is given {content:?} (configs → /etc/prometheus/read-token)"));
         }
     }
     // The monitoring bundle: the files it mounts exist.

@@ -1,9 +1,11 @@
 //! The observability bundle against a real Prometheus: `deploy/prometheus/prometheus.yml`,
 //! `deploy/prometheus/alerts.yml` and the Grafana board `deploy/grafana/dashboards/coffee-rt.json`.
 //!
-//! 1. `promtool check config` and `promtool check rules` pass on the bundle as it is.
+//! 1. `promtool check config` and `promtool check rules` pass on the bundle as it is (beside the
+//!    `read-token` file its serve job reads, as Compose mounts it).
 //! 2. Real `coffee-rt` child processes run every role in one world: two `serve` (the second with
-//!    an in-flight limit of 1, an overloaded replica, so real 503s exist), `worker`, `processor`
+//!    an in-flight limit of 1, an overloaded replica, so real 503s exist), both with tokens so
+//!    Prometheus must send the read token, `worker`, `processor`
 //!    and `aggregate --every 1s`, each with `/metrics` on its own port. A real `prometheus` runs a
 //!    copy of the bundle's configuration and rules; the copy differs only in what a test must
 //!    change, each rewrite asserted to have happened:
@@ -59,6 +61,9 @@ const INSTALL: &str = "run scripts/tools/prometheus.sh (it installs Debian's pro
 const RATE_INTERVAL: &str = "15s";
 /// The `for:` of every rule in the test's copy of alerts.yml.
 const TEST_FOR: &str = "2s";
+/// The API processes' tokens: /metrics of `serve` needs the read token, as in production.
+const INGEST_TOKEN: &str = "bundle-ingest-0123456789abcdef";
+const READ_TOKEN: &str = "bundle-read-0123456789abcdef";
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
@@ -506,7 +511,8 @@ fn start_load(apis: [String; 2], stop: Arc<AtomicBool>, counts: Arc<[AtomicU64; 
                     let version = ["v1", "v2", "v3"][i % 3];
                     let api = &apis[(i / 3) % 2];
                     let body = if i % 10 == 7 { serde_json::json!({"drink": "latte", "price": "free"}) } else { order(i) };
-                    let status = match client.post(format!("{api}/api/{version}/order")).json(&body).send().await {
+                    let status = match client.post(format!("{api}/api/{version}/order")).bearer_auth(INGEST_TOKEN).json(&body).send().await
+                    {
                         Ok(res) => res.status().as_u16(),
                         Err(_) => 0,
                     };
@@ -551,7 +557,14 @@ async fn the_board_and_the_alerts_work_on_a_real_prometheus() {
 
     // 1. The bundle as it ships (rule_files resolve beside prometheus.yml).
     promtool(&["check", "rules", rules_path.to_str().unwrap()]);
-    promtool(&["check", "config", config_path.to_str().unwrap()]);
+    // The serve job reads its token from `read-token` beside prometheus.yml (Compose mounts it
+    // there): the shipped file is checked in a directory that has one.
+    let shipped = TempDir::new(&format!("shipped-{}", std::process::id()));
+    let shipped_config = shipped.0.join("prometheus.yml");
+    std::fs::copy(&config_path, &shipped_config).unwrap();
+    std::fs::copy(&rules_path, shipped.0.join("alerts.yml")).unwrap();
+    std::fs::write(shipped.0.join("read-token"), READ_TOKEN).unwrap();
+    promtool(&["check", "config", shipped_config.to_str().unwrap()]);
     let board: Value = serde_json::from_str(&std::fs::read_to_string(&board_path).unwrap()).expect("the board is JSON");
 
     // 2. Every role as its own process, in one world.
@@ -563,8 +576,12 @@ async fn the_board_and_the_alerts_work_on_a_real_prometheus() {
     let quiet = ("COFFEE_RT_LOG", "warn,librdkafka=off,rdkafka=off,tower_http=off");
     let (serve_a, serve_b) = (listen("serve-a"), listen("serve-b"));
     let mut children: BTreeMap<&str, Child> = BTreeMap::new();
-    children.insert("serve-a", env.spawn(&["serve"], &[("COFFEE_RT_LISTEN", &serve_a), quiet]));
-    children.insert("serve-b", env.spawn(&["serve"], &[("COFFEE_RT_LISTEN", &serve_b), ("COFFEE_RT_MAX_IN_FLIGHT", "1"), quiet]));
+    let tokens = [("COFFEE_RT_INGEST_TOKEN", INGEST_TOKEN), ("COFFEE_RT_READ_TOKEN", READ_TOKEN)];
+    children.insert("serve-a", env.spawn(&["serve"], &[("COFFEE_RT_LISTEN", &serve_a), quiet, tokens[0], tokens[1]]));
+    children.insert(
+        "serve-b",
+        env.spawn(&["serve"], &[("COFFEE_RT_LISTEN", &serve_b), ("COFFEE_RT_MAX_IN_FLIGHT", "1"), quiet, tokens[0], tokens[1]]),
+    );
     for (role, extra) in [("worker", &[][..]), ("processor", &[][..]), ("aggregate", &["--every", "1s"][..])] {
         let addr = listen(role);
         let mut args = vec![role];
@@ -581,7 +598,7 @@ async fn the_board_and_the_alerts_work_on_a_real_prometheus() {
     // One order per path, counted end to end, before any load: no order waits for a role that
     // is still joining its group (that would put the freshness p99 over the SLO from the start).
     for version in ["v1", "v2", "v3"] {
-        let res = client.post(format!("{}/api/{version}/order", apis[0])).json(&order(0)).send().await.unwrap();
+        let res = client.post(format!("{}/api/{version}/order", apis[0])).bearer_auth(INGEST_TOKEN).json(&order(0)).send().await.unwrap();
         assert!(res.status().is_success(), "{version}: {}", res.status());
     }
     for version in [Version::V1, Version::V2, Version::V3] {
@@ -600,6 +617,7 @@ async fn the_board_and_the_alerts_work_on_a_real_prometheus() {
         .collect();
     let test_config_path = dir.0.join("prometheus.yml");
     std::fs::write(&test_config_path, test_config(&std::fs::read_to_string(&config_path).unwrap(), &targets, &test_rules_path)).unwrap();
+    std::fs::write(dir.0.join("read-token"), READ_TOKEN).unwrap();
     promtool(&["check", "config", test_config_path.to_str().unwrap()]);
     let prometheus = Prometheus::start(&dir.0, &test_config_path);
     let api = Api { client: client.clone(), url: prometheus.url.clone() };

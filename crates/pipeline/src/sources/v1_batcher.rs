@@ -5,7 +5,11 @@
 //! no delay; under heavy load batches grow by themselves. A full queue is refused at once
 //! (503), so memory stays bounded.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
 use coffee_core::{Order, Version};
 use coffee_store::{PgPool, postgres};
@@ -13,8 +17,12 @@ use tokio::{
     sync::{Mutex, mpsc, oneshot},
     task::JoinSet,
 };
+use uuid::Uuid;
 
-use crate::{Ingest, IngestError, Receipt};
+use crate::{
+    Ingest, IngestError, Receipt,
+    idempotency::{Prior, Submitted},
+};
 
 #[derive(Debug, Clone)]
 pub struct BatcherConfig {
@@ -30,7 +38,7 @@ impl Default for BatcherConfig {
     }
 }
 
-type Reply = oneshot::Sender<Result<(), IngestError>>;
+type Reply = oneshot::Sender<Result<Submitted, IngestError>>;
 
 /// The handle the API holds. Dropping every clone lets the writers drain the queue and stop.
 #[derive(Clone)]
@@ -57,8 +65,9 @@ impl Ingest for V1Ingest {
         Receipt::Stored
     }
 
-    /// Resolves once the order is committed (or could not be).
-    async fn submit(&self, order: Order) -> Result<(), IngestError> {
+    /// Resolves once the order is committed (or could not be), saying whether its id was
+    /// already stored, by any path.
+    async fn submit(&self, order: Order) -> Result<Submitted, IngestError> {
         let (reply, done) = oneshot::channel();
         self.tx.try_send((order, reply)).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => IngestError::QueueFull,
@@ -79,7 +88,7 @@ async fn writer(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<(Order, Reply)>>>, co
         let started = std::time::Instant::now();
         let result = tokio::time::timeout(config.timeout, insert(&pool, &orders)).await;
         let outcome = match result {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(submitted)) => Ok(submitted),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(IngestError::unavailable("postgres", "insert timed out")),
         };
@@ -88,17 +97,47 @@ async fn writer(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<(Order, Reply)>>>, co
         if let Err(e) = &outcome {
             tracing::warn!(error = %e, orders = orders.len(), "v1 batch failed");
         }
-        for reply in replies {
-            let _ = reply.send(match &outcome {
-                Ok(()) => Ok(()),
-                Err(e) => Err(IngestError::unavailable("postgres", e)),
-            });
+        match outcome {
+            Ok(submitted) => {
+                for (reply, s) in replies.into_iter().zip(submitted) {
+                    let _ = reply.send(Ok(s));
+                }
+            }
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(Err(IngestError::unavailable("postgres", &e)));
+                }
+            }
         }
     }
 }
 
-async fn insert(pool: &PgPool, orders: &[Order]) -> Result<(), IngestError> {
+/// Inserts the batch and says, per order, whether it was new or its id already stored (by an
+/// earlier request on any path, or by an earlier copy in this same batch).
+async fn insert(pool: &PgPool, orders: &[Order]) -> Result<Vec<Submitted>, IngestError> {
     let client = pool.get().await.map_err(|e| IngestError::unavailable("postgres", e))?;
-    postgres::insert_orders(&client, Version::V1, orders).await.map_err(|e| IngestError::unavailable("postgres", e))?;
-    Ok(())
+    let new = postgres::insert_orders(&client, Version::V1, orders).await.map_err(|e| IngestError::unavailable("postgres", e))?;
+    if new.len() == orders.len() {
+        return Ok(vec![Submitted::New; orders.len()]);
+    }
+    let mut fresh: HashSet<Uuid> = new.into_iter().collect();
+    let known: Vec<Uuid> = orders.iter().map(|o| o.order_id).filter(|id| !fresh.contains(id)).collect();
+    let mut stored: HashMap<Uuid, Prior> = postgres::stored_orders(&client, &known)
+        .await
+        .map_err(|e| IngestError::unavailable("postgres", e))?
+        .iter()
+        .map(|row| (row.order_id, Prior::stored(row)))
+        .collect();
+    Ok(orders
+        .iter()
+        .map(|o| {
+            if fresh.remove(&o.order_id) {
+                // The first copy in this batch; a later copy compares with it.
+                stored.insert(o.order_id, Prior { done: true, ..Prior::of(o, Version::V1) });
+                Submitted::New
+            } else {
+                stored.get(&o.order_id).cloned().map(Submitted::AlreadyStored).unwrap_or(Submitted::New)
+            }
+        })
+        .collect())
 }

@@ -1,18 +1,25 @@
-//! `GET /ws/dashboard`: one task per socket, fed by the hub's watch channel.
+//! `GET /ws/dashboard`: one task per socket, fed by the hub's watch channel. Before the
+//! upgrade, the page's `Origin` is checked (403) and a client slot taken (503 past
+//! `max_ws_clients`); the read token was checked by the edge's middleware.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use axum::{
+    Extension,
     extract::{
         State,
-        ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code},
+        ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code, rejection::WebSocketUpgradeRejection},
     },
-    response::Response,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
 };
-use tokio::time::{Instant, interval_at, timeout};
+use tokio::{
+    sync::OwnedSemaphorePermit,
+    time::{Instant, interval_at, timeout},
+};
 
 use super::{Hub, frame::HEARTBEAT};
-use crate::AppState;
+use crate::{AppState, edge::Edge, error::ApiError};
 
 /// A heartbeat after this long without a snapshot, so clients and proxies see a live socket.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(15);
@@ -20,7 +27,27 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(15);
 /// further behind, and its buffer is memory the server keeps for nothing.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub async fn ws_dashboard(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+pub async fn ws_dashboard(
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    State(state): State<AppState>,
+    Extension(edge): Extension<Arc<Edge>>,
+    headers: HeaderMap,
+) -> Response {
+    // Not a WebSocket handshake (400, 426): a JSON error like every other, not axum's text.
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => return ApiError::new(e.status(), e.body_text()).into_response(),
+    };
+    if !edge.origins.allows(&headers) {
+        crate::edge::refused("origin");
+        let message = "this page's origin may not open the dashboard socket (--allowed-origins lists others)";
+        return ApiError::field(StatusCode::FORBIDDEN, "origin", message).into_response();
+    }
+    // The slot is the socket's until it closes; a refused or failed upgrade drops it at once.
+    let Ok(slot) = Arc::clone(&edge.ws_clients).try_acquire_owned() else {
+        crate::edge::refused("ws_clients");
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too many dashboard clients; retry shortly").into_response();
+    };
     let hub = state.dashboard.clone();
     // Clients never send anything large; small buffers keep 1,000 sockets cheap. A socket whose
     // unsent data passes 1 MiB fails its send and is closed.
@@ -28,10 +55,11 @@ pub async fn ws_dashboard(ws: WebSocketUpgrade, State(state): State<AppState>) -
         .write_buffer_size(0)
         .max_write_buffer_size(1024 * 1024)
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| serve(socket, hub))
+        .on_upgrade(move |socket| serve(socket, hub, slot))
 }
 
-async fn serve(mut socket: WebSocket, hub: Hub) {
+/// `_slot` is the socket's place under `max_ws_clients`, given back when the socket ends.
+async fn serve(mut socket: WebSocket, hub: Hub, _slot: OwnedSemaphorePermit) {
     let mut frames = hub.subscribe();
     let stopping = hub.stopping();
     let _gauge = ClientGauge::new();

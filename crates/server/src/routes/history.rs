@@ -24,6 +24,27 @@ use crate::{AppState, error::ApiError};
 
 const PARAMETERS: [&str; 6] = ["from", "to", "bucket", "store", "drink", "group"];
 
+#[utoipa::path(
+    get, path = "/api/history", tag = "history",
+    description = "Orders and revenue per bucket in the café's time zone, from ClickHouse when a warehouse is configured, \
+        else from PostgreSQL (`source` says which). Empty buckets are omitted. A parameter that is unknown, repeated or \
+        wrong is a 422 naming it; an empty value is the same as none.",
+    params(
+        ("from" = Option<String>, Query, description = "Start (inclusive): RFC 3339 with an offset, or a date (the start of \
+            that day in the café's zone). Default: the start of the 30th local day back, today included."),
+        ("to" = Option<String>, Query, description = "End (exclusive), as `from`. Default: now."),
+        ("bucket" = Option<Bucket>, Query, description = "The bucket's length; `day` unless given."),
+        ("store" = Option<String>, Query, description = "Only this store's orders."),
+        ("drink" = Option<String>, Query, description = "Only this drink's orders."),
+        ("group" = Option<Group>, Query, description = "One bucket per store or per drink."),
+    ),
+    responses(
+        (status = 200, description = "The buckets and their totals", body = HistoryAnswer),
+        (status = 400, description = "The query string cannot be decoded", body = crate::error::ErrorBody),
+        (status = 422, description = "A parameter is unknown, repeated or invalid (`field` names it)", body = crate::error::ErrorBody),
+        (status = 503, description = "The history's store (ClickHouse or PostgreSQL) is unavailable", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn get_history(
     State(state): State<AppState>,
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,

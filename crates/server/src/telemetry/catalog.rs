@@ -12,6 +12,32 @@ pub(super) fn describe() {
         "Time from request to response, by route template, path version and status."
     );
     describe_counter!("coffee_rt_orders_accepted_total", "Orders acknowledged with a 2xx, by path.");
+    describe_counter!(
+        "coffee_rt_orders_replayed_total",
+        "Repeats of an accepted order (same order_id, same body) answered with the first answer and `replayed: true`, by the path asked."
+    );
+    describe_counter!(
+        "coffee_rt_order_id_conflicts_total",
+        "Orders refused with 409: their order_id was already used for another order, by the path asked."
+    );
+    describe_counter!(
+        "coffee_rt_commit_conflicts_total",
+        "Logged orders the v2 worker or v3 processor skipped because their order_id was already stored with another body (the registry had forgotten it), by path."
+    );
+    describe_counter!(
+        "coffee_rt_idempotency_unchecked_total",
+        "Orders submitted without the order_id registry because Redis was unreachable (v1 still checks PostgreSQL), by path."
+    );
+    describe_gauge!(
+        "coffee_rt_projection_rebuilding",
+        "1 while this process rebuilds a version's Redis projection from PostgreSQL after Redis lost it, by version."
+    );
+    describe_counter!("coffee_rt_projection_rebuilds_total", "Projections rebuilt from PostgreSQL after Redis lost them, by version.");
+    describe_histogram!(
+        "coffee_rt_projection_rebuild_seconds",
+        Unit::Seconds,
+        "How long rebuilding a version's projection from one PostgreSQL snapshot took, by version."
+    );
     describe_gauge!(
         "coffee_rt_freshness_lag_seconds",
         Unit::Seconds,
@@ -19,6 +45,12 @@ pub(super) fn describe() {
     );
     describe_gauge!("coffee_rt_dashboard_clients", "Open dashboard WebSockets of this process.");
     describe_counter!("coffee_rt_dashboard_pushes_total", "Dashboard snapshots pushed (one per change, at most ten a second).");
+    describe_gauge!("coffee_rt_http_connections", "TCP connections this API process is serving (capped by --max-connections).");
+    describe_counter!(
+        "coffee_rt_http_refused_total",
+        "Connections and requests the HTTP edge refused, by reason: connections (503 past --max-connections), accept_paused (past the refusals' own cap: accepting paused until a connection ends), header_timeout (headers not sent in time, or an idle keep-alive connection closed), body_timeout (408), request_timeout (503), ws_clients (503 past --max-ws-clients), origin (403 on /ws/dashboard)."
+    );
+    describe_counter!("coffee_rt_http_unauthorized_total", "Requests answered 401, by route template and reason (missing or wrong token).");
     describe_histogram!(
         coffee_pipeline::freshness::HISTOGRAM,
         Unit::Seconds,

@@ -6,7 +6,13 @@
 
 mod browser;
 mod common;
+mod edge_auth;
+mod edge_overload;
+mod edge_slow;
+mod edge_support;
+mod edge_ws;
 mod escaping;
 mod history;
 mod page;
+mod stale;
 mod ws;

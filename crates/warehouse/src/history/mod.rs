@@ -45,7 +45,7 @@ pub const MAX_HOUR_RANGE_DAYS: i64 = 400;
 pub const MAX_RANGE_DAYS: i64 = 3_660;
 
 /// How long a bucket is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Bucket {
     /// A local clock hour (the repeated hour of the autumn change is two buckets).
@@ -96,7 +96,7 @@ impl FromStr for Bucket {
 }
 
 /// What the buckets are split by, besides time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Group {
     Store,
@@ -229,7 +229,7 @@ pub enum HistoryError {
 }
 
 /// Which store answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     Postgresql,
@@ -252,7 +252,7 @@ impl fmt::Display for Source {
 }
 
 /// One bucket of an answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BucketRow {
     /// The bucket's local start in the café's zone, with the offset in force then:
     /// `2025-03-30T00:00:00+01:00`.
@@ -265,14 +265,14 @@ pub struct BucketRow {
 }
 
 /// The sums over every bucket of an answer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Totals {
     pub orders: i64,
     pub revenue_cents: i64,
 }
 
 /// What `GET /api/history` returns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryAnswer {
     pub source: Source,
     /// The café's zone (IANA name) every start is in.

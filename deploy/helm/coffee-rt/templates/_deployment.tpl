@@ -34,6 +34,10 @@ spec:
       annotations:
         {{- include "coffee-rt.podAnnotations" (dict "root" $root "port" .port) | nindent 8 }}
         checksum/secret: {{ include (print $root.Template.BasePath "/secret.yaml") $root | sha256sum }}
+        {{- if eq .role "serve" }}
+        # A rotated token (auth.*Token) rolls the API's pods, which read it at start.
+        checksum/tokens: {{ include (print $root.Template.BasePath "/tokens-secret.yaml") $root | sha256sum }}
+        {{- end }}
     spec:
       {{- include "coffee-rt.podSpec" $root | trim | nindent 6 }}
       {{- with $root.Values.topologySpreadConstraints }}

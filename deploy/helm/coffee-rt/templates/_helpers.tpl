@@ -32,6 +32,38 @@ app.kubernetes.io/component: {{ .role }}
 {{- include "coffee-rt.fullname" . -}}
 {{- end -}}
 
+{{/* The Secret holding the API's two tokens: the chart's own or auth.existingSecret. */}}
+{{- define "coffee-rt.tokensSecretName" -}}
+{{- .Values.auth.existingSecret | default (printf "%s-tokens" (include "coffee-rt.fullname" .)) -}}
+{{- end -}}
+
+{{/* The API's tokens (and the dashboard's extra origins), from the tokens Secret. */}}
+{{- define "coffee-rt.env.auth" -}}
+- name: COFFEE_RT_INGEST_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "coffee-rt.tokensSecretName" . }}
+      key: {{ include "coffee-rt.ingestTokenKey" . }}
+- name: COFFEE_RT_READ_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "coffee-rt.tokensSecretName" . }}
+      key: {{ include "coffee-rt.readTokenKey" . }}
+{{- with .Values.auth.allowedOrigins }}
+- name: COFFEE_RT_ALLOWED_ORIGINS
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* The keys of the two tokens in their Secret: the chart's own names, or yours. */}}
+{{- define "coffee-rt.ingestTokenKey" -}}
+{{- if .Values.auth.existingSecret }}{{ .Values.auth.ingestTokenKey }}{{ else }}COFFEE_RT_INGEST_TOKEN{{ end -}}
+{{- end -}}
+
+{{- define "coffee-rt.readTokenKey" -}}
+{{- if .Values.auth.existingSecret }}{{ .Values.auth.readTokenKey }}{{ else }}COFFEE_RT_READ_TOKEN{{ end -}}
+{{- end -}}
+
 {{/* DATABASE_URL from the chart's Secret or an existing one: (dict "root" $ "secret" NAME) */}}
 {{- define "coffee-rt.env.database" -}}
 - name: DATABASE_URL

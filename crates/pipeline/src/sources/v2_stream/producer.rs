@@ -3,7 +3,7 @@ use coffee_store::Keys;
 use redis::{AsyncCommands, aio::ConnectionManager, streams::StreamMaxlen};
 
 use super::ORDER_FIELD;
-use crate::{Ingest, IngestError, Receipt};
+use crate::{Ingest, IngestError, Receipt, idempotency::Submitted};
 
 /// The consumer group every v2 worker joins.
 pub const GROUP: &str = "order-workers";
@@ -30,14 +30,14 @@ impl Ingest for V2Ingest {
     }
 
     /// Resolves once XADD returned: the order is in the stream.
-    async fn submit(&self, order: Order) -> Result<(), IngestError> {
+    async fn submit(&self, order: Order) -> Result<Submitted, IngestError> {
         let json = serde_json::to_string(&order.to_record()).expect("record serialises");
         let mut conn = self.conn.clone();
         let _: String = conn
             .xadd_maxlen(&self.stream, StreamMaxlen::Approx(self.maxlen), "*", &[(ORDER_FIELD, json)])
             .await
             .map_err(|e| IngestError::unavailable("redis", e))?;
-        Ok(())
+        Ok(Submitted::New)
     }
 }
 

@@ -7,7 +7,7 @@ use rdkafka::{
 };
 
 use super::{KafkaSettings, TopicProbe};
-use crate::{Ingest, IngestError, Receipt};
+use crate::{Ingest, IngestError, Receipt, idempotency::Submitted};
 
 /// Produces accepted v3 orders. The API answers 202 only after the broker acknowledged the
 /// record: idempotent producer, `acks=all`, keyed by store (one store's orders stay in order).
@@ -47,13 +47,13 @@ impl Ingest for V3Ingest {
     }
 
     /// Resolves once the broker acknowledged the record (all in-sync replicas).
-    async fn submit(&self, order: Order) -> Result<(), IngestError> {
+    async fn submit(&self, order: Order) -> Result<Submitted, IngestError> {
         let payload = serde_json::to_vec(&order.to_record()).expect("record serialises");
         let record = FutureRecord::to(&self.topic).key(order.store.as_bytes()).payload(&payload);
         match tokio::time::timeout(Duration::from_millis(1500), self.producer.send(record, Timeout::After(Duration::from_millis(200))))
             .await
         {
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(_)) => Ok(Submitted::New),
             Ok(Err((e, _))) => Err(IngestError::unavailable("kafka", e)),
             Err(_) => Err(IngestError::unavailable("kafka", "no acknowledgement within 1.5 s")),
         }
