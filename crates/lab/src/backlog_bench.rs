@@ -7,7 +7,13 @@
 //! `coffee-rt processor` processes, this one tunes the processor itself (`--window`,
 //! `--fetch-wait`) with nothing between it and the measurement.
 //!
+//! Then it checks exactly once on the final state ([`verify`]): PostgreSQL holds every record
+//! once with the produced revenue, and Redis equals a recomputation from the rows, per drink,
+//! store and hour, with every partition's fence at its outbox seq. A difference fails the run.
+//!
 //! The topic, the database and the namespace are removed afterwards, whatever happens.
+
+mod verify;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,7 +74,7 @@ pub async fn run_backlog(args: &BacklogArgs) -> anyhow::Result<BacklogReport> {
 
 async fn catch_up(args: &BacklogArgs, kafka: &KafkaSettings, database_url: &str, namespace: &str) -> anyhow::Result<BacklogReport> {
     let started = Instant::now();
-    crate::scale_out::produce::produce(kafka, args.backlog.records, args.backlog.partitions).await?;
+    let revenue_cents = crate::scale_out::produce::produce(kafka, args.backlog.records, args.backlog.partitions).await?;
     let produce_s = started.elapsed().as_secs_f64();
     eprintln!("produced {} records in {produce_s:.1} s", args.backlog.records);
 
@@ -106,9 +112,12 @@ async fn catch_up(args: &BacklogArgs, kafka: &KafkaSettings, database_url: &str,
     let catch_up_s = caught_up?;
     ran?;
     let rows: i64 = pool.get().await?.query_one("SELECT count(*) FROM orders WHERE version = 'v3'", &[]).await?.get(0);
+    let verified = verify::exactly_once(&pool, &projection.connection(), namespace, kafka, args.backlog.records, revenue_cents).await?;
     Ok(BacklogReport {
         records: args.backlog.records,
         rows,
+        revenue_cents: verified.revenue_cents,
+        breakdowns_checked: verified.breakdowns,
         produce_s,
         catch_up_s,
         records_per_s: args.backlog.records as f64 / catch_up_s,

@@ -9,6 +9,7 @@
 //! - [`Proxy`]: a TCP proxy a test cuts to make PostgreSQL (or anything) disappear.
 //! - [`ws`]: a dashboard WebSocket client.
 //! - [`arbitrary`]: proptest strategies for orders and batches.
+//! - [`truth`]: the metrics recomputed from PostgreSQL by SQL of its own, against Redis.
 //! - [`config_doc`]: renders clap definitions as the table in `docs/CONFIGURATION.md`.
 //!
 //! A test that needs a service fails with a message naming it; nothing here skips.
@@ -21,6 +22,7 @@ mod env;
 pub mod orders;
 mod proxy;
 mod roles;
+pub mod truth;
 mod wait;
 pub mod ws;
 

@@ -8,6 +8,10 @@ pub struct BacklogReport {
     pub records: u64,
     /// v3 rows in PostgreSQL after the catch-up (must be `records`).
     pub rows: i64,
+    /// The produced revenue, which PostgreSQL's rows and Redis's total both equal.
+    pub revenue_cents: i64,
+    /// Per-drink, per-store and per-hour entries found equal in Redis and PostgreSQL.
+    pub breakdowns_checked: usize,
     pub produce_s: f64,
     /// From starting the processor until Redis counted every record.
     pub catch_up_s: f64,
