@@ -33,6 +33,10 @@ pub enum Command {
     /// Benchmarks: the whole sweep, and the benches of single parts.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Hours of abuse compressed: load on all three paths while workers, processors, Redis,
+    /// PostgreSQL and the broker are killed and restarted, then a strict audit of every
+    /// acknowledged order and of Redis against PostgreSQL; exits non-zero on any loss or drift.
+    Soak(SoakArgs),
 }
 
 /// `coffee-lab bench ...`
@@ -56,6 +60,15 @@ pub enum BenchCommand {
     /// over a year): query times, on-disk size and compression, the warehouse sink's ingest
     /// rate; writes docs/ANALYTICS.md and its plots, and prints one JSON line.
     Analytics(AnalyticsArgs),
+    /// v2's acknowledgement durability by Redis persistence mode (no AOF, `appendfsync
+    /// everysec`, `always`): kill -9 of a private Redis mid-stream, acknowledged orders counted
+    /// against PostgreSQL; and what `always` costs in p99, sustained rate and Redis CPU.
+    /// Writes docs/durability-results.json and its section of docs/RELIABILITY.md.
+    Durability(DurabilityArgs),
+    /// How long after Redis loses everything (SIGKILL and an empty restart, or FLUSHALL) the
+    /// metrics of v1, v2 and v3 are right again, under load on all three paths; then drift
+    /// and lost acknowledged orders. Writes docs/repair-results.json.
+    Repair(RepairArgs),
 }
 
 /// Connections of `coffee-lab load`'s pool unless told otherwise: what oha and wrk use by
@@ -339,6 +352,217 @@ pub struct AnalyticsArgs {
     pub report_command: Option<String>,
     #[command(flatten)]
     pub services: Services,
+}
+
+/// `coffee-lab bench durability`
+#[derive(Debug, Clone, Args)]
+pub struct DurabilityArgs {
+    /// A smoke run: one trial per mode and scenario, short phases, a two-step rate ladder
+    /// (about a minute for the three modes).
+    #[arg(long)]
+    pub quick: bool,
+    /// Redis persistence modes to measure, comma separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "none,everysec,always")]
+    pub modes: Vec<RedisAof>,
+    /// Kill scenarios, comma separated: `live` (the worker consumes as the orders arrive, as in
+    /// production) and `backlog` (the worker starts only after Redis is back, so every
+    /// acknowledged order is still in the stream at the kill: Redis's own durability).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "live,backlog")]
+    pub scenarios: Vec<KillScenario>,
+    /// Kill trials per mode and scenario (default 3, 1 with --quick).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub trials: Option<u32>,
+    /// Offered rate of v2 orders during a kill trial, orders/s (default 1000, 300 with --quick).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Posting before the kill (default 3s, 1s with --quick).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub before_kill: Option<Duration>,
+    /// Posting after Redis answers again (default 2s, 1s with --quick).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub after_restart: Option<Duration>,
+    /// Longest wait after the posting for the worker to drain into PostgreSQL.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    pub drain_timeout: Duration,
+    /// Skip the cost of `always` (p99, sustained rate, Redis CPU per order).
+    #[arg(long)]
+    pub no_cost: bool,
+    /// The fixed moderate rate of the cost's p99 and CPU runs, orders/s.
+    #[arg(long, default_value_t = 1000.0)]
+    pub cost_rate: f64,
+    /// Length of each fixed-rate cost run (default 10s, 2s with --quick); each mode runs three
+    /// times, alternating, and the median is reported.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub cost_duration: Option<Duration>,
+    /// Offered rates of the sustained-rate ladder, comma separated (default
+    /// 250,500,1000,2000,4000,6000,8000,12000,16000; 1000,2000 with --quick); it stops at the
+    /// first rate whose p99 passes `--slo-p99` or that sheds anything, twice in a row.
+    #[arg(long, value_delimiter = ',')]
+    pub ladder: Option<Vec<f64>>,
+    /// Length of each ladder step after its 1 s warm-up (default 4s, 1s with --quick).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub step_duration: Option<Duration>,
+    /// p99 bound of the sustained rate.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10ms")]
+    pub slo_p99: Duration,
+    /// Skip the raw Redis loop (XADD alone, XADD + WAITAOF 1 0, XADD + WAIT 1 to a replica).
+    #[arg(long)]
+    pub no_raw: bool,
+    /// Length of each raw loop (default 3s, 1s with --quick).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub raw_duration: Option<Duration>,
+    /// Concurrent connections of the raw loop, each one command (or pair) at a time.
+    #[arg(long, default_value_t = 8)]
+    pub raw_clients: usize,
+    /// Where the results go (JSON).
+    #[arg(long, default_value = "docs/durability-results.json")]
+    pub out: PathBuf,
+    /// The document whose section "v2 durability by Redis persistence mode" is (re)written;
+    /// the rest of it is kept.
+    #[arg(long, default_value = "docs/RELIABILITY.md")]
+    pub doc: PathBuf,
+    /// The command the document gives for reproducing the run; default: this process's
+    /// command line.
+    #[arg(long, env = "COFFEE_RT_LAB_COMMAND", value_name = "COMMAND")]
+    pub report_command: Option<String>,
+    /// PostgreSQL URL of any database on the server: each trial creates a scratch database
+    /// beside it and drops it after. (Redis is a private `redis-server` per trial.)
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://coffee:coffee@127.0.0.1:5432/coffee_rt")]
+    pub database_url: String,
+    /// Kafka bootstrap servers: `serve` creates its v3 topic at start, a scratch one here,
+    /// deleted after.
+    #[arg(long = "brokers", value_name = "BROKERS", env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+    #[command(flatten)]
+    pub coffee_rt: CoffeeRtBinary,
+}
+
+/// `coffee-lab bench repair`
+#[derive(Debug, Clone, Args)]
+pub struct RepairArgs {
+    /// Offered rates, orders/s over all three paths together (a third each), comma separated;
+    /// each rate and fault is a trial in a world of its own.
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
+    pub rates: Vec<f64>,
+    /// How Redis loses everything, comma separated: `kill` (SIGKILL, down `--down`, started
+    /// again empty on the same port) and `flushall` (FLUSHALL on the running Redis).
+    #[arg(long = "fault", value_enum, value_delimiter = ',', default_value = "kill,flushall")]
+    pub faults: Vec<RedisLoss>,
+    /// Load before the fault.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub warmup: Duration,
+    /// Load after Redis is back (longer while a version has not recovered, up to
+    /// `--recovery-cap`).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "15s")]
+    pub after: Duration,
+    /// How long a killed Redis stays down before it is started again.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    pub down: Duration,
+    /// How often Redis's totals are read while waiting for the recovery.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "100ms")]
+    pub poll: Duration,
+    /// A version not recovered this long after Redis is back is reported "not recovered".
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    pub recovery_cap: Duration,
+    /// Longest wait after the load for the pipelines to drain before the drift check.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    pub drain_timeout: Duration,
+    /// Interval of `coffee-rt up`'s v1 aggregator (its `--aggregate-every`; the product's
+    /// default).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    pub aggregate_every: Duration,
+    /// Keep-alive connections of each path's load.
+    #[arg(long, default_value_t = DEFAULT_CONNECTIONS)]
+    pub connections: usize,
+    /// Where the results go (JSON).
+    #[arg(long, default_value = "docs/repair-results.json")]
+    pub out: PathBuf,
+    /// The command the results give for reproducing the run; default: this process's
+    /// command line.
+    #[arg(long, env = "COFFEE_RT_LAB_COMMAND", value_name = "COMMAND")]
+    pub report_command: Option<String>,
+    /// PostgreSQL URL of any database on the server: each trial creates a scratch database
+    /// beside it and drops it after. (Redis is a private `redis-server` per trial.)
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://coffee:coffee@127.0.0.1:5432/coffee_rt")]
+    pub database_url: String,
+    /// Kafka bootstrap servers: each trial's `coffee-rt up` uses a scratch topic and group
+    /// there; the topic is deleted after.
+    #[arg(long = "brokers", value_name = "BROKERS", env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+    #[command(flatten)]
+    pub coffee_rt: CoffeeRtBinary,
+}
+
+/// The `--fault` flag of `bench repair`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedisLoss {
+    Kill,
+    Flushall,
+}
+
+/// The `--scenarios` flag of `bench durability`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KillScenario {
+    Live,
+    Backlog,
+}
+
+/// `coffee-lab soak`
+#[derive(Debug, Clone, Args)]
+pub struct SoakArgs {
+    /// How long the load and the faults last (the audit comes after), e.g. `5m`, `30m`.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30m")]
+    pub duration: Duration,
+    /// Offered rate as a fraction of the capacity a short closed-loop probe measures.
+    #[arg(long, default_value_t = 0.5)]
+    pub fraction: f64,
+    /// Offered rate in orders/s over all three paths (replaces the probe and `--fraction`).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Seed of the fault schedule and of the order mix (default: drawn, and printed in the
+    /// results so a run can be repeated).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Where the results go (JSON).
+    #[arg(long, default_value = "docs/soak-results.json")]
+    pub out: PathBuf,
+    /// Where the plot of every process's RSS over time goes (SVG, the faults marked).
+    #[arg(long, default_value = "docs/soak-rss.svg")]
+    pub plot: PathBuf,
+    /// Shortest time between two faults.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "20s")]
+    pub fault_min_gap: Duration,
+    /// Longest time between two faults.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    pub fault_max_gap: Duration,
+    /// The private Redis's persistence: `always` (appendfsync always), `everysec`, or `none`
+    /// (no AOF: a restart loses every key, and the audit shows what that costs).
+    #[arg(long, value_enum, default_value = "always")]
+    pub redis_aof: RedisAof,
+    /// `coffee-rt serve` processes (the load alternates between them).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=4))]
+    pub servers: u8,
+    /// `coffee-rt worker` processes (v2).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=4))]
+    pub workers: u8,
+    /// `coffee-rt processor` processes (v3).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=4))]
+    pub processors: u8,
+    /// Longest wait after the load for the workers and processors to drain before the audit.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "3m")]
+    pub drain_timeout: Duration,
+    #[command(flatten)]
+    pub coffee_rt: CoffeeRtBinary,
+}
+
+/// The `--redis-aof` flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RedisAof {
+    Always,
+    Everysec,
+    None,
 }
 
 /// Parse a row count: `20000`, `20k`, `1M`, `2.5M` (the `--sizes` flag).

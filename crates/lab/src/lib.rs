@@ -12,8 +12,14 @@
 //! * [`scale_out`]: `coffee-rt processor` instances draining a backlog (`bench scale-out`).
 //! * [`backlog_bench`]: one processor in this process draining a backlog (`bench backlog`).
 //! * [`dashboard_bench`]: WebSocket clients of the live dashboard (`bench ws`).
+//! * [`durability`]: v2's acknowledgement durability by Redis persistence mode, and what
+//!   `appendfsync always` costs (`bench durability`, docs/RELIABILITY.md).
 //! * [`analytics_bench`]: the history queries on PostgreSQL and on ClickHouse against table
 //!   size, and the warehouse sink's ingest rate (`bench analytics`, docs/ANALYTICS.md).
+//! * [`repair_bench`]: how long after Redis loses everything the metrics are right again, at
+//!   a given load on all three paths (`bench repair`, docs/RELIABILITY.md).
+//! * [`soak`]: load on all three paths through random kills and restarts, then an audit of
+//!   every acknowledged order (`coffee-lab soak`).
 //! * [`results`]: what the benches measured, as data. [`report`] renders it (SCALE.md, ANALYTICS.md, the SVG
 //!   plots, the tables); the results never import the report, nor the runners.
 //! * Around them: [`procs`] (the one reader of /proc), [`children`] (`coffee-rt` child
@@ -31,16 +37,19 @@ pub mod ceilings;
 pub mod children;
 pub mod config;
 pub mod dashboard_bench;
+pub mod durability;
 pub mod load;
 pub mod machine;
 pub mod oha;
 pub mod order;
 pub mod procs;
 pub mod prom;
+pub mod repair_bench;
 pub mod report;
 pub mod results;
 pub mod scale_out;
 pub mod scratch;
+pub mod soak;
 pub mod sweep;
 
 pub use api_version::ApiVersion;
@@ -56,5 +65,8 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Ws(args)) => dashboard_bench::ws_command(args).await,
         Command::Bench(BenchCommand::Backlog(args)) => backlog_bench::backlog_command(args).await,
         Command::Bench(BenchCommand::Analytics(args)) => analytics_bench::analytics_command(args).await,
+        Command::Bench(BenchCommand::Durability(args)) => durability::durability_command(args).await,
+        Command::Bench(BenchCommand::Repair(args)) => repair_bench::repair_command(args).await,
+        Command::Soak(args) => soak::soak_command(args).await,
     }
 }

@@ -8,6 +8,7 @@ fn load(args: &[&str]) -> Result<LoadArgs, clap::Error> {
     match Cli::try_parse_from(["coffee-lab", "load"].iter().chain(args))?.command {
         Command::Load(a) => Ok(a),
         Command::Bench(_) => panic!("parsed as a bench"),
+        Command::Soak(_) => panic!("parsed as a soak"),
     }
 }
 
@@ -38,6 +39,8 @@ fn every_bench_is_a_subcommand() {
         ("ws", vec!["ws", "--clients", "3"]),
         ("backlog", vec!["backlog", "--records", "10"]),
         ("analytics", vec!["analytics", "--quick"]),
+        ("durability", vec!["durability", "--quick"]),
+        ("repair", vec!["repair", "--rates", "200", "--fault", "flushall"]),
     ] {
         let cli = Cli::try_parse_from(["coffee-lab", "bench"].into_iter().chain(line)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let Command::Bench(b) = cli.command else { panic!("{name} is not a bench") };
@@ -48,6 +51,8 @@ fn every_bench_is_a_subcommand() {
             BenchCommand::Ws(_) => "ws",
             BenchCommand::Backlog(_) => "backlog",
             BenchCommand::Analytics(_) => "analytics",
+            BenchCommand::Durability(_) => "durability",
+            BenchCommand::Repair(_) => "repair",
         };
         assert_eq!(parsed, name);
     }
