@@ -1,16 +1,20 @@
 //! What `appendfsync always` costs against `everysec`, in the same run: both worlds are up at
 //! once and the fixed-rate runs alternate between them (everysec, always, always, everysec),
 //! so that the shared machine's noisy minutes fall on both. Each mode is then stepped up a
-//! rate ladder to its sustained rate. The load is the lab's open-loop engine ([`engine`]),
+//! rate ladder to its sustained rate, and run closed loop for its throughput. The load is the lab's open-loop engine ([`engine`]),
 //! as the sweep's; redis-server's CPU comes from /proc ([`procs`]).
 
 use std::path::Path;
 use std::time::Duration;
 
 use super::plan::{COST_MODES, CostPlan, mode_name, persistence};
-use super::results::{Cost, FixedRun, LadderStep, ModeCost, median};
+use tokio::time::Instant;
+
+use super::results::{ClosedLoop, Cost, FixedRun, LadderStep, ModeCost, median};
 use super::world::World;
+use crate::load::client::HttpClient;
 use crate::load::engine::{self, LoadPlan, RunOutcome};
+use crate::order::{self, OrderMix};
 use crate::procs;
 use crate::results::load::{ConnectionModel, LatencyMs};
 
@@ -23,6 +27,8 @@ const WARMUP: Duration = Duration::from_secs(1);
 const PAUSE: Duration = Duration::from_secs(1);
 /// A ladder step that achieves less than this share of its offered rate did not hold it.
 const HELD_SHARE: f64 = 0.95;
+/// Clients of the closed-loop throughput run (the soak's probe uses 48 against three paths).
+const CLOSED_LOOP_CLIENTS: usize = 32;
 
 pub async fn measure(bin: &Path, database_url: &str, brokers: &str, plan: &CostPlan, progress: &dyn Fn(&str)) -> anyhow::Result<Cost> {
     let mut worlds = Vec::new();
@@ -58,6 +64,8 @@ async fn measure_in(worlds: &mut [World], plan: &CostPlan, progress: &dyn Fn(&st
         let mode = mode_name(COST_MODES[i]);
         progress(&format!("durability: cost, {mode}'s sustained rate"));
         let ladder = ladder(world, plan).await?;
+        progress(&format!("durability: cost, {mode}'s closed-loop throughput"));
+        let closed_loop = closed_loop(world, plan.duration).await?;
         let sustained_rate = ladder.iter().filter(|s| s.held).map(|s| s.offered).fold(0.0, f64::max);
         let runs = std::mem::take(&mut runs[i]);
         modes.push(ModeCost {
@@ -67,6 +75,7 @@ async fn measure_in(worlds: &mut [World], plan: &CostPlan, progress: &dyn Fn(&st
             runs,
             ladder,
             sustained_rate,
+            closed_loop,
         });
     }
     let ratio = |f: fn(&ModeCost) -> f64| f(&modes[1]) / f(&modes[0]);
@@ -76,6 +85,7 @@ async fn measure_in(worlds: &mut [World], plan: &CostPlan, progress: &dyn Fn(&st
         slo_p99_ms: plan.slo_p99.as_secs_f64() * 1000.0,
         p99_ratio: ratio(|m| m.p99_ms_median),
         sustained_ratio: ratio(|m| m.sustained_rate),
+        closed_loop_ratio: ratio(|m| m.closed_loop.orders_per_s),
         redis_cpu_ratio: ratio(|m| m.redis_cpu_us_per_order_median),
         modes,
     })
@@ -123,6 +133,42 @@ async fn ladder(world: &mut World, plan: &CostPlan) -> anyhow::Result<Vec<Ladder
         }
     }
     Ok(steps)
+}
+
+/// Closed loop: [`CLOSED_LOOP_CLIENTS`] clients, each posting its next order as soon as the
+/// last was answered, for `duration` after a warm-up. Orders acknowledged per second: the
+/// throughput this machine gave, robust to the stalls that decide a p99 on a shared machine.
+async fn closed_loop(world: &mut World, duration: Duration) -> anyhow::Result<ClosedLoop> {
+    let url: http::Uri = format!("{}/api/v2/order", world.url).parse()?;
+    let client = HttpClient::new();
+    let (mix, warm_end) = (OrderMix::default(), Instant::now() + WARMUP);
+    let end = warm_end + duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..CLOSED_LOOP_CLIENTS {
+        let (client, url, mix) = (client.clone(), url.clone(), mix.clone());
+        tasks.spawn(async move {
+            let (mut rng, mut ok, mut errors) = (order::rng(), 0u64, 0u64);
+            loop {
+                let now = Instant::now();
+                if now >= end {
+                    break;
+                }
+                let outcome = client.post_json(url.clone(), mix.next_body(&mut rng)).await;
+                if now >= warm_end {
+                    if outcome.is_success() { ok += 1 } else { errors += 1 }
+                }
+            }
+            (ok, errors)
+        });
+    }
+    let (mut ok, mut errors) = (0, 0);
+    while let Some(done) = tasks.join_next().await {
+        let (o, e) = done?;
+        (ok, errors) = (ok + o, errors + e);
+    }
+    world.ensure_running()?;
+    tokio::time::sleep(PAUSE).await;
+    Ok(ClosedLoop { clients: CLOSED_LOOP_CLIENTS, orders_per_s: ok as f64 / duration.as_secs_f64(), errors })
 }
 
 async fn load(world: &mut World, rate: f64, duration: Duration) -> anyhow::Result<RunOutcome> {

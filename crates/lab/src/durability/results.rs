@@ -163,7 +163,9 @@ pub struct Cost {
     pub modes: Vec<ModeCost>,
     /// always / everysec.
     pub p99_ratio: f64,
+    /// NaN (null) when everysec held no step of the ladder.
     pub sustained_ratio: f64,
+    pub closed_loop_ratio: f64,
     pub redis_cpu_ratio: f64,
 }
 
@@ -178,6 +180,16 @@ pub struct ModeCost {
     pub ladder: Vec<LadderStep>,
     /// The highest ladder rate held (p99 under the bound, nothing shed); 0 if none was.
     pub sustained_rate: f64,
+    pub closed_loop: ClosedLoop,
+}
+
+/// Closed-loop throughput: each client posts its next order when the last was answered.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClosedLoop {
+    pub clients: usize,
+    /// Acknowledged orders per second after the warm-up.
+    pub orders_per_s: f64,
+    pub errors: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -63,6 +63,7 @@ async fn without_aof_the_kill_loses_acknowledged_orders_and_with_always_none() {
         assert_eq!(m["runs"].as_array().unwrap().len(), 3, "three alternating runs per mode: {m}");
         assert!(m["redis_cpu_us_per_order_median"].as_f64().unwrap() > 0.0, "redis-server's CPU from /proc: {m}");
         assert_eq!(m["ladder"][0]["offered"], 300.0, "{m}");
+        assert!(m["closed_loop"]["orders_per_s"].as_f64().unwrap() > 0.0, "{m}");
     }
     assert!(cost["p99_ratio"].as_f64().unwrap() > 0.0, "{cost:#}");
     let raw: Vec<&str> = r["raw"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
