@@ -21,6 +21,10 @@ pub(super) fn describe() {
         "Orders refused with 409: their order_id was already used for another order, by the path asked."
     );
     describe_counter!(
+        "coffee_rt_v3_stale_records_total",
+        "v3 records that arrived after their partition was revoked from this processor, dropped (the next owner reads them from PostgreSQL's offset)."
+    );
+    describe_counter!(
         "coffee_rt_commit_conflicts_total",
         "Logged orders the v2 worker or v3 processor skipped because their order_id was already stored with another body (the registry had forgotten it), by path."
     );

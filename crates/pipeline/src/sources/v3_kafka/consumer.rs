@@ -13,7 +13,7 @@
 //! the window or on size.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     future::Future,
     sync::{Arc, Mutex},
     time::Duration,
@@ -182,6 +182,7 @@ impl Processor {
         tracing::info!(topic = %self.kafka.topic, "v3 processor started");
 
         let mut windows: HashMap<i32, Window> = HashMap::new();
+        let mut owned: HashSet<i32> = HashSet::new();
         let mut tick = tokio::time::interval(self.config.window.min(Duration::from_millis(20)).max(Duration::from_millis(5)));
         let mut maintenance = tokio::time::interval(Duration::from_secs(2));
         loop {
@@ -189,7 +190,7 @@ impl Processor {
                 biased;
                 _ = &mut shutdown => break,
                 _ = tick.tick() => {
-                    self.take_rebalances(&consumer, &mut windows);
+                    self.take_rebalances(&consumer, &mut windows, &mut owned);
                     self.flush_due(&mut windows, false).await?;
                 }
                 _ = maintenance.tick() => {
@@ -201,8 +202,17 @@ impl Processor {
                     Ok(m) => {
                         // Owned, so no librdkafka pointer is held across an await.
                         let m = m.detach();
-                        self.take_rebalances(&consumer, &mut windows);
-                        self.accept(&m, &mut windows, &dead_letters).await?;
+                        self.take_rebalances(&consumer, &mut windows, &mut owned);
+                        // A record librdkafka fetched before its partition was revoked can still
+                        // arrive after the revoke. Taken into a new window it would commit an
+                        // offset past the records of the window the revoke discarded, and the
+                        // partition's next owner would start after them: they would never be
+                        // stored. The next owner reads it again from PostgreSQL's offset.
+                        if owned.contains(&m.partition()) {
+                            self.accept(&m, &mut windows, &dead_letters).await?;
+                        } else {
+                            metrics::counter!("coffee_rt_v3_stale_records_total").increment(1);
+                        }
                         let full = windows.get(&m.partition()).is_some_and(|w| w.orders.len() >= self.config.max_batch);
                         if full {
                             self.flush_due(&mut windows, false).await?;
@@ -223,13 +233,20 @@ impl Processor {
 
     /// Revoked partitions drop their open windows: their next owner re-reads those records
     /// from PostgreSQL's offset, so nothing is lost and nothing is written twice.
-    fn take_rebalances(&self, consumer: &StreamConsumer<Context>, windows: &mut HashMap<i32, Window>) {
+    fn take_rebalances(&self, consumer: &StreamConsumer<Context>, windows: &mut HashMap<i32, Window>, owned: &mut HashSet<i32>) {
         let events = std::mem::take(&mut *consumer.context().events.lock().expect("events"));
         for e in events {
             match e {
-                Rebalanced::Revoked(ps) | Rebalanced::Assigned(ps) => {
+                Rebalanced::Assigned(ps) => {
                     for p in ps {
                         windows.remove(&p);
+                        owned.insert(p);
+                    }
+                }
+                Rebalanced::Revoked(ps) => {
+                    for p in ps {
+                        windows.remove(&p);
+                        owned.remove(&p);
                     }
                 }
             }
